@@ -1,0 +1,50 @@
+"""The layer-wise trust ratio shared by LAMB and LARS.
+
+    ratio = coefficient * phi(||x||) / ||u||,   phi(z) = min(max(z, gamma_l), gamma_u)
+
+with the rule every implementation agrees on: the ratio is 1 when ||x|| or
+||u|| is zero (a zero-initialised bias takes a plain, unscaled step).
+"""
+
+from keras import ops
+
+
+def l2_norm(x):
+    return ops.sqrt(ops.sum(ops.square(x)))
+
+
+def trust_ratio(
+    param_norm, update_norm, coefficient=1.0, phi_bounds=None, ratio_bounds=None
+):
+    """Trust ratio from the two norms (scalars of the same float dtype).
+
+    Args:
+        param_norm: ||x||, the norm of the weights.
+        update_norm: ||u||, the norm of the update direction.
+        coefficient: LARS' trust coefficient; 1 for LAMB.
+        phi_bounds: `(gamma_l, gamma_u)` of the paper's phi, or None for the
+            identity; either end may be None.
+        ratio_bounds: `(low, high)` clamp on the final ratio (DeepSpeed uses
+            (0.01, 10)), or None; either end may be None.
+    """
+    phi = _clip(param_norm, phi_bounds)
+    both_positive = ops.logical_and(
+        ops.greater(param_norm, 0.0), ops.greater(update_norm, 0.0)
+    )
+    # Divide by a safe denominator so the unused branch never makes inf/NaN.
+    safe_norm = ops.where(both_positive, update_norm, ops.ones_like(update_norm))
+    ratio = ops.where(
+        both_positive, coefficient * phi / safe_norm, ops.ones_like(update_norm)
+    )
+    return _clip(ratio, ratio_bounds)
+
+
+def _clip(value, bounds):
+    if bounds is None:
+        return value
+    low, high = bounds
+    if low is not None:
+        value = ops.maximum(value, low)
+    if high is not None:
+        value = ops.minimum(value, high)
+    return value

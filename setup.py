@@ -1,0 +1,37 @@
+"""lamb-tf: paper-faithful LAMB/LARS for Keras 3 and a BERT pretraining trainer.
+
+Ranges here say what the code supports; `constraints.txt` pins the exact
+versions CI and the README commands install.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="lamb-tf",
+    version="0.1.0",
+    description=(
+        "LAMB and LARS (You et al., 2019) as Keras 3 optimizers, and a BERT "
+        "pretraining trainer for tf.distribute"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["lamb_tf", "lamb_tf.*", "trainers", "trainers.*"]),
+    install_requires=[
+        "keras>=3.8",
+        "tensorflow>=2.16",
+        "keras-hub>=0.20",
+        "gin-config>=0.5",
+        "absl-py>=2.0",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "jax": ["jax>=0.4.30"],
+        "test": ["pytest>=8", "jax>=0.4.30", "ruff>=0.6"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
