@@ -117,8 +117,9 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         """
         new_xs, new_slots, ratios = [], [], []
         for i, x, g, s in zip(indices, xs, grads, slots):
-            dtype = x.dtype
-            compute = "float32" if str(dtype) in _HALF_DTYPES else dtype
+            dtype = keras.backend.standardize_dtype(x.dtype)
+            # Half-precision moments would round b2 = 0.999 to 1: compute in float32.
+            compute = "float32" if dtype in _HALF_DTYPES else dtype
             x_c = ops.cast(x, compute)
             u, s_new = self._update_direction(
                 x_c,
@@ -202,7 +203,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     def trust_ratios(self):
         """The last step's trust ratios as `{variable path: float}`."""
         self._check_built("trust_ratios")
-        values = ops.convert_to_numpy(self._trust_ratio.value)
+        values = ops.convert_to_numpy(ops.convert_to_tensor(self._trust_ratio.value))
         return {
             variable_path(v): float(r)
             for v, r in zip(self._trainable_variables, values)
