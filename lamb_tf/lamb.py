@@ -99,9 +99,7 @@ class LAMB(LayerwiseOptimizer):
         self.epsilon = validation.non_negative("epsilon", epsilon)
         self.bias_correction = bool(bias_correction)
         if variant not in VARIANTS:
-            raise ValueError(
-                f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}"
-            )
+            raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")
         self.variant = variant
 
     def _update_direction(self, x, g, slots, step, decay):
@@ -139,4 +137,3 @@ class LAMB(LayerwiseOptimizer):
             }
         )
         return config
-

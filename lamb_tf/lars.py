@@ -63,9 +63,7 @@ class LARS(LayerwiseOptimizer):
             **kwargs,
         )
         self.momentum = validation.unit_interval("momentum", momentum)
-        self.trust_coefficient = validation.positive(
-            "trust_coefficient", trust_coefficient
-        )
+        self.trust_coefficient = validation.positive("trust_coefficient", trust_coefficient)
         self.nesterov = bool(nesterov)
 
     @property

@@ -50,21 +50,15 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             name=name,
             **kwargs,
         )
-        self._decay_patterns = PathPatterns(
-            exclude_from_weight_decay, "exclude_from_weight_decay"
-        )
+        self._decay_patterns = PathPatterns(exclude_from_weight_decay, "exclude_from_weight_decay")
         # None means "the weight-decay list", as in tfa and Model Garden.
         self._adaptation_patterns = (
             None
             if exclude_from_layer_adaptation is None
-            else PathPatterns(
-                exclude_from_layer_adaptation, "exclude_from_layer_adaptation"
-            )
+            else PathPatterns(exclude_from_layer_adaptation, "exclude_from_layer_adaptation")
         )
         self.phi_bounds = validation.bounds("phi_bounds", phi_bounds)
-        self.trust_ratio_bounds = validation.bounds(
-            "trust_ratio_bounds", trust_ratio_bounds
-        )
+        self.trust_ratio_bounds = validation.bounds("trust_ratio_bounds", trust_ratio_bounds)
         self.jit_compile = bool(jit_compile)
         self._compiled_apply = None
 
@@ -86,9 +80,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     def _excluded_from_weight_decay(self, variable):
         # Also honours Keras' `optimizer.exclude_from_weight_decay(...)` method.
-        return self._decay_patterns.matches(variable) or not self._use_weight_decay(
-            variable
-        )
+        return self._decay_patterns.matches(variable) or not self._use_weight_decay(variable)
 
     def _decays_weight(self, variable):
         return self.weight_decay > 0 and not self._excluded_from_weight_decay(variable)
@@ -138,9 +130,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
                 )
             else:
                 ratio = ops.ones((), compute)
-            new_xs.append(
-                ops.cast(x_c - ops.cast(learning_rate, compute) * ratio * u, dtype)
-            )
+            new_xs.append(ops.cast(x_c - ops.cast(learning_rate, compute) * ratio * u, dtype))
             new_slots.append([ops.cast(v, dtype) for v in s_new])
             ratios.append(ops.cast(ratio, "float32"))
         return new_xs, new_slots, ops.stack(ratios)
@@ -159,9 +149,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         if keras.backend.backend() == "tensorflow":
             from lamb_tf import tf_dispatch
 
-            tf_dispatch.update_on_each_replica(
-                self, grads, trainable_variables, learning_rate
-            )
+            tf_dispatch.update_on_each_replica(self, grads, trainable_variables, learning_rate)
         else:
             self._update_variables(grads, trainable_variables, learning_rate)
 
@@ -204,10 +192,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         """The last step's trust ratios as `{variable path: float}`."""
         self._check_built("trust_ratios")
         values = ops.convert_to_numpy(ops.convert_to_tensor(self._trust_ratio.value))
-        return {
-            variable_path(v): float(r)
-            for v, r in zip(self._trainable_variables, values)
-        }
+        return {variable_path(v): float(r) for v, r in zip(self._trainable_variables, values)}
 
     def _check_built(self, what):
         if not self.built:

@@ -101,8 +101,7 @@ class MultiPhaseSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     def __init__(self, phases, name=None):
         phases = [
-            p if isinstance(p, WarmupPolynomialDecay) else _phase_from_config(p)
-            for p in phases
+            p if isinstance(p, WarmupPolynomialDecay) else _phase_from_config(p) for p in phases
         ]
         if not phases:
             raise ValueError("`phases` must hold at least one schedule. Received: []")
@@ -132,8 +131,7 @@ def _phase_from_config(config):
     if isinstance(config, dict):
         return WarmupPolynomialDecay(**config)
     raise ValueError(
-        "Each phase must be a WarmupPolynomialDecay or its config dict. "
-        f"Received: {config!r}"
+        f"Each phase must be a WarmupPolynomialDecay or its config dict. Received: {config!r}"
     )
 
 
@@ -146,7 +144,5 @@ def sqrt_batch_scaling(base_learning_rate, base_batch_size, batch_size):
             f"base_batch_size={base_batch_size}, batch_size={batch_size}"
         )
     if base_learning_rate < 0:
-        raise ValueError(
-            f"`base_learning_rate` must be >= 0. Received: {base_learning_rate}"
-        )
+        raise ValueError(f"`base_learning_rate` must be >= 0. Received: {base_learning_rate}")
     return base_learning_rate * math.sqrt(batch_size / base_batch_size)

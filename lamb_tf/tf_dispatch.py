@@ -10,8 +10,8 @@ slot and trust ratio. It is compiled even when the caller's step is not
 (`model.fit` turns `jit_compile` off under a distribution strategy).
 """
 
-import tensorflow as tf
 import keras
+import tensorflow as tf
 
 
 def update_on_each_replica(optimizer, grads, variables, learning_rate):

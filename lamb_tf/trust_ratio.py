@@ -13,9 +13,7 @@ def l2_norm(x):
     return ops.sqrt(ops.sum(ops.square(x)))
 
 
-def trust_ratio(
-    param_norm, update_norm, coefficient=1.0, phi_bounds=None, ratio_bounds=None
-):
+def trust_ratio(param_norm, update_norm, coefficient=1.0, phi_bounds=None, ratio_bounds=None):
     """Trust ratio from the two norms (scalars of the same float dtype).
 
     Args:
@@ -28,14 +26,10 @@ def trust_ratio(
             (0.01, 10)), or None; either end may be None.
     """
     phi = _clip(param_norm, phi_bounds)
-    both_positive = ops.logical_and(
-        ops.greater(param_norm, 0.0), ops.greater(update_norm, 0.0)
-    )
+    both_positive = ops.logical_and(ops.greater(param_norm, 0.0), ops.greater(update_norm, 0.0))
     # Divide by a safe denominator so the unused branch never makes inf/NaN.
     safe_norm = ops.where(both_positive, update_norm, ops.ones_like(update_norm))
-    ratio = ops.where(
-        both_positive, coefficient * phi / safe_norm, ops.ones_like(update_norm)
-    )
+    ratio = ops.where(both_positive, coefficient * phi / safe_norm, ops.ones_like(update_norm))
     return _clip(ratio, ratio_bounds)
 
 

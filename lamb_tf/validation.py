@@ -9,9 +9,7 @@ def learning_rate(value):
         raise ValueError(f"`learning_rate` must be a number. Received: {value!r}")
     if isinstance(value, numbers.Real):
         if value < 0:
-            raise ValueError(
-                f"`learning_rate` must be >= 0. Received: learning_rate={value}"
-            )
+            raise ValueError(f"`learning_rate` must be >= 0. Received: learning_rate={value}")
         return float(value)
     return value
 
@@ -42,9 +40,7 @@ def bounds(name, value):
     if value is None:
         return None
     if isinstance(value, str) or len(value) != 2:
-        raise ValueError(
-            f"`{name}` must be None or a pair (low, high). Received: {name}={value!r}"
-        )
+        raise ValueError(f"`{name}` must be None or a pair (low, high). Received: {name}={value!r}")
     low, high = value
     for end in (low, high):
         if end is not None and (

@@ -40,7 +40,8 @@ def lamb(
 ):
     """Runs LAMB over `grad_steps` (a list, per step, of gradients per
     variable). `decay`/`adapt`: per-variable booleans (default all True).
-    `decoupled_decay` moves the decay out of the ratio, as Keras' Lamb does.
+    `lr` is a float or one rate per step. `decoupled_decay` moves the decay
+    out of the ratio, as Keras' Lamb does.
     Returns the final variables and the last step's ratios."""
     xs = [np.array(x, np.float64) for x in xs]
     decay = decay or [True] * len(xs)
@@ -48,8 +49,10 @@ def lamb(
     ms = [np.zeros_like(x) for x in xs]
     vs = [np.zeros_like(x) for x in xs]
     ratios = []
+    rates = np.broadcast_to(np.asarray(lr, np.float64), (len(grad_steps),))
     for t, grads in enumerate(grad_steps, start=1):
         ratios = []
+        lr = rates[t - 1]
         for i, g in enumerate(grads):
             g = np.asarray(g, np.float64)
             if decoupled_decay:
@@ -102,9 +105,7 @@ def lars(
             ms[i] = momentum * ms[i] + (1 - momentum) * d
             u = momentum * ms[i] + (1 - momentum) * d if nesterov else ms[i]
             ratio = (
-                _ratio(xs[i], u, trust_coefficient, phi_bounds, ratio_bounds)
-                if adapt[i]
-                else 1.0
+                _ratio(xs[i], u, trust_coefficient, phi_bounds, ratio_bounds) if adapt[i] else 1.0
             )
             xs[i] = xs[i] - lr * ratio * u
             ratios.append(ratio)

@@ -27,6 +27,7 @@ def make_variables(seed=0):
 
 
 def gradient_steps(variables, steps, seed=1, scale=0.1):
+    """Random gradients shaped like `variables` (anything with `.shape`)."""
     rng = np.random.default_rng(seed)
     return [
         [(scale * rng.normal(size=v.shape)).astype("float32") for v in variables]

@@ -60,9 +60,7 @@ def test_keras_exclude_method_is_honoured():
     assert optimizer._decays[0] is False and optimizer._decays[1] is True
 
 
-@pytest.mark.parametrize(
-    "argument", ["exclude_from_weight_decay", "exclude_from_layer_adaptation"]
-)
+@pytest.mark.parametrize("argument", ["exclude_from_weight_decay", "exclude_from_layer_adaptation"])
 def test_invalid_expression_names_argument_and_pattern(argument):
     with pytest.raises(ValueError, match=rf"{argument}.*'\[unclosed'"):
         lamb_tf.LAMB(**{argument: ["bias", "[unclosed"]})

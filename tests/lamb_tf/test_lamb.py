@@ -28,9 +28,7 @@ GOLDEN = {
 @pytest.mark.parametrize("weight_decay", [0.0, 0.01])
 def test_golden_values(weight_decay, jit_compile):
     var0, var1 = keras.Variable([1.0, 2.0]), keras.Variable([3.0, 4.0])
-    optimizer = lamb_tf.LAMB(
-        learning_rate=1e-3, weight_decay=weight_decay, jit_compile=jit_compile
-    )
+    optimizer = lamb_tf.LAMB(learning_rate=1e-3, weight_decay=weight_decay, jit_compile=jit_compile)
     grads = [tf.constant([0.1, 0.1]), tf.constant([0.01, 0.01])]
     for step in (1, 2, 3):
         optimizer.apply_gradients(zip(grads, [var0, var1]))
@@ -101,9 +99,7 @@ def test_matches_numpy_reference(case, jit_compile):
     want, ratios = _reference(kwargs, x0, grad_steps, lr=0.01, wd=0.1)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
-    np.testing.assert_allclose(
-        list(optimizer.trust_ratios.values()), ratios, rtol=1e-4
-    )
+    np.testing.assert_allclose(list(optimizer.trust_ratios.values()), ratios, rtol=1e-4)
 
 
 def test_tolerance_tells_lamb_from_adam_and_keras_lamb():

@@ -78,9 +78,7 @@ def test_mirrored_two_devices_matches_one_device(reference_weights):
     models.assert_same_weights(models.weights(model), reference_weights)
     # Every replica holds the same weights and slots.
     for variable in model.trainable_variables + model.optimizer.variables:
-        copies = model.optimizer._distribution_strategy.experimental_local_results(
-            variable.value
-        )
+        copies = model.optimizer._distribution_strategy.experimental_local_results(variable.value)
         assert len(copies) == 2
         np.testing.assert_array_equal(copies[0].numpy(), copies[1].numpy())
 
@@ -93,9 +91,7 @@ def test_mirrored_one_device_matches(reference_weights):
 def test_lars_under_mirrored_strategy_matches_one_device():
     single, _ = _fit(optimizer_cls=lamb_tf.LARS)
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    mirrored, _ = _fit(
-        strategy=tf.distribute.MirroredStrategy(devices), optimizer_cls=lamb_tf.LARS
-    )
+    mirrored, _ = _fit(strategy=tf.distribute.MirroredStrategy(devices), optimizer_cls=lamb_tf.LARS)
     models.assert_same_weights(models.weights(mirrored), models.weights(single))
 
 
