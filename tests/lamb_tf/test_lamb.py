@@ -141,3 +141,17 @@ def test_zero_gradient_gives_ratio_one_and_no_nan():
     optimizer.apply_gradients([(tf.zeros(2), var)])
     np.testing.assert_array_equal(var.numpy(), [1.0, 2.0])
     assert list(optimizer.trust_ratios.values()) == [1.0]
+
+
+def test_equals_keras_lamb_without_weight_decay():
+    """The README's migration claim: with no weight decay and the same
+    epsilon, Keras' Lamb and this LAMB are the same algorithm."""
+    grad_steps = problem.gradient_steps(problem.make_variables(), steps=30)
+    ours = problem.run(lamb_tf.LAMB(learning_rate=0.01), problem.make_variables(), grad_steps)
+    theirs = problem.run(
+        keras.optimizers.Lamb(learning_rate=0.01, epsilon=1e-6),
+        problem.make_variables(),
+        grad_steps,
+    )
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=0, atol=ATOL)
