@@ -14,7 +14,7 @@ from tests.lamb_tf.test_lamb import ATOL
 EPOCHS = 5
 
 
-def _fit(jit_compile=True, model_jit=False, strategy=None, optimizer_cls=lamb_tf.LAMB):
+def _fit(jit_compile=True, model_jit=False, strategy=None, optimizer_cls=lamb_tf.LAMB, eager=False):
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = models.make_model()
@@ -22,6 +22,7 @@ def _fit(jit_compile=True, model_jit=False, strategy=None, optimizer_cls=lamb_tf
             optimizer=optimizer_cls(jit_compile=jit_compile, **models.lamb_kwargs()),
             loss="mse",
             jit_compile=model_jit,
+            run_eagerly=eager,
         )
     x, y = models.make_data()
     history = model.fit(x, y, batch_size=16, epochs=EPOCHS, shuffle=False, verbose=0)
@@ -57,6 +58,12 @@ def reference_weights():
 
 def test_optimizer_xla_and_graph_agree(reference_weights):
     model, _ = _fit(jit_compile=False)
+    models.assert_same_weights(models.weights(model), reference_weights)
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_eager_train_step(reference_weights, jit_compile):
+    model, _ = _fit(jit_compile=jit_compile, eager=True)
     models.assert_same_weights(models.weights(model), reference_weights)
 
 
