@@ -101,44 +101,78 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         """Returns (u, new_slots) for one variable; all in the compute dtype."""
         raise NotImplementedError
 
-    def _compute_updates(self, indices, xs, grads, slots, learning_rate, step):
-        """Pure function of values: the new variables, slots and trust ratios.
+    def _update_variable(self, index, x, g, slots, learning_rate, step):
+        """Pure: the new value, new slots and trust ratio of one variable.
 
-        `indices` are the variables' positions in the optimizer's list, a
-        Python tuple, so each variable's rules are fixed when this is traced.
+        `index` is the variable's position in the optimizer's list, a Python
+        int, so its rules (decay, adaptation) are fixed when this is traced.
         """
-        new_xs, new_slots, ratios = [], [], []
-        for i, x, g, s in zip(indices, xs, grads, slots):
-            dtype = keras.backend.standardize_dtype(x.dtype)
-            # Half-precision moments would round b2 = 0.999 to 1: compute in float32.
-            compute = "float32" if dtype in _HALF_DTYPES else dtype
-            x_c = ops.cast(x, compute)
-            u, s_new = self._update_direction(
-                x_c,
-                ops.cast(g, compute),
-                [ops.cast(v, compute) for v in s],
-                ops.cast(step, compute),
-                self._decays[i],
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        # Half-precision moments would round b2 = 0.999 to 1: compute in float32.
+        compute = "float32" if dtype in _HALF_DTYPES else dtype
+        x = ops.cast(x, compute)
+        u, new_slots = self._update_direction(
+            x,
+            ops.cast(g, compute),
+            [ops.cast(s, compute) for s in slots],
+            ops.cast(step, compute),
+            self._decays[index],
+        )
+        if self._adapts[index]:
+            ratio = trust_ratio(
+                l2_norm(x),
+                l2_norm(u),
+                self.trust_coefficient_value,
+                self.phi_bounds,
+                self.trust_ratio_bounds,
             )
-            if self._adapts[i]:
-                ratio = trust_ratio(
-                    l2_norm(x_c),
-                    l2_norm(u),
-                    self.trust_coefficient_value,
-                    self.phi_bounds,
-                    self.trust_ratio_bounds,
-                )
-            else:
-                ratio = ops.ones((), compute)
-            new_xs.append(ops.cast(x_c - ops.cast(learning_rate, compute) * ratio * u, dtype))
-            new_slots.append([ops.cast(v, dtype) for v in s_new])
-            ratios.append(ops.cast(ratio, "float32"))
-        return new_xs, new_slots, ops.stack(ratios)
+        else:
+            ratio = ops.ones((), compute)
+        new_x = x - ops.cast(learning_rate, compute) * ratio * u
+        return (
+            ops.cast(new_x, dtype),
+            [ops.cast(s, dtype) for s in new_slots],
+            ops.cast(ratio, "float32"),
+        )
 
-    def _updated_ratios(self, old, indices, ratios):
-        if list(indices) == list(range(len(self._trainable_variables))):
-            return ratios
-        return ops.scatter_update(old, [[i] for i in indices], ratios)
+    def _apply_layerwise(self, indices, grads, refs, read, write, learning_rate, step):
+        """Reads, updates and writes each variable in turn, then the ratios.
+
+        `refs[k]` holds the references to variable `indices[k]` and its slots
+        (Keras variables, or resource handles on TensorFlow), `refs[-1]` the
+        trust-ratio vector's; `read(ref, dtype)` and `write(ref, value)`
+        access them. Writing each variable before the next is read lets XLA
+        free one variable's temporaries before the next variable's exist.
+        `step` is t of the paper, counted from 1.
+        """
+        ratios = []
+        for k, (index, g) in enumerate(zip(indices, grads)):
+            x_ref, *slot_refs = refs[k]
+            dtype = self._trainable_variables[index].dtype
+            new_x, new_slots, ratio = self._update_variable(
+                index,
+                read(x_ref, dtype),
+                g,
+                [read(r, dtype) for r in slot_refs],
+                learning_rate,
+                step,
+            )
+            write(x_ref, new_x)
+            for r, value in zip(slot_refs, new_slots):
+                write(r, value)
+            ratios.append(ratio)
+        ratio_ref = refs[-1]
+        ratios = ops.stack(ratios)
+        if list(indices) != list(range(len(self._trainable_variables))):
+            old = read(ratio_ref, "float32")
+            ratios = ops.scatter_update(old, [[i] for i in indices], ratios)
+        write(ratio_ref, ratios)
+
+    def _references(self, variables):
+        """Per variable: (variable, its slots...), then the ratio vector."""
+        indices = tuple(self._get_variable_index(v) for v in variables)
+        refs = [(v, *(s[i] for s in self._slots)) for v, i in zip(variables, indices)]
+        return indices, refs + [self._trust_ratio]
 
     # --------------------------------------------------------- the dispatch
 
@@ -155,24 +189,15 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     def _update_variables(self, grads, variables, learning_rate):
         """Backend-neutral path (JAX, where the whole train step is jitted)."""
-        indices = tuple(self._get_variable_index(v) for v in variables)
-        slots = [[s[i] for s in self._slots] for i in indices]
-        new_xs, new_slots, ratios = self._compute_updates(
+        indices, refs = self._references(variables)
+        self._apply_layerwise(
             indices,
-            [v.value for v in variables],
             list(grads),
-            [[s.value for s in ss] for ss in slots],
+            refs,
+            lambda variable, dtype: variable.value,
+            self.assign,
             learning_rate,
             self.iterations + 1,
-        )
-        for v, value in zip(variables, new_xs):
-            self.assign(v, value)
-        for ss, values in zip(slots, new_slots):
-            for s, value in zip(ss, values):
-                self.assign(s, value)
-        self.assign(
-            self._trust_ratio,
-            self._updated_ratios(self._trust_ratio.value, indices, ratios),
         )
 
     # ---------------------------------------------------------- diagnostics

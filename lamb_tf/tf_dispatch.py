@@ -7,7 +7,8 @@ every distributed variable's `handle` resolves to the copy on the replica being
 updated (or to the TPU-replicated variable), and those handles go to a single
 `tf.function(jit_compile=True)` that reads, computes and writes every variable,
 slot and trust ratio. It is compiled even when the caller's step is not
-(`model.fit` turns `jit_compile` off under a distribution strategy).
+(`model.fit` turns `jit_compile` off under a distribution strategy). Handles
+are arguments, never captured, so one trace serves every replica.
 """
 
 import keras
@@ -28,21 +29,19 @@ def update_on_each_replica(optimizer, grads, variables, learning_rate):
 
 def _update_all(distribution, optimizer, grads_and_vars, learning_rate):
     grads, variables = zip(*grads_and_vars)
-    indices = tuple(optimizer._get_variable_index(v) for v in variables)
-    slots = [[s[i].value for s in optimizer._slots] for i in indices]
-    ratio = optimizer._trust_ratio.value
+    indices, refs = optimizer._references(variables)
+    # Keras variables -> tf.Variables (distributed ones where a strategy is on).
+    refs = [tuple(_tf_variable(r) for r in group) for group in refs[:-1]] + [_tf_variable(refs[-1])]
 
     def update(_, grads, learning_rate):
         # Runs once per local replica; handles resolve to that replica's copy.
-        step = tf.cast(optimizer.iterations + 1, tf.float32)
+        handles = [tuple(r.handle for r in group) for group in refs[:-1]] + [refs[-1].handle]
         _compiled(optimizer)(
             indices,
-            [v.handle for v in variables],
-            [[s.handle for s in ss] for ss in slots],
-            ratio.handle,
             [tf.convert_to_tensor(g) for g in grads],  # IndexedSlices -> dense
+            handles,
             tf.cast(learning_rate, tf.float32),
-            step,
+            tf.cast(optimizer.iterations + 1, tf.float32),
         )
 
     distribution.extended.update(
@@ -50,23 +49,15 @@ def _update_all(distribution, optimizer, grads_and_vars, learning_rate):
     )
 
 
+def _tf_variable(variable):
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
 def _compiled(optimizer):
     if optimizer._compiled_apply is None:
 
-        def apply(indices, handles, slot_handles, ratio_handle, grads, lr, step):
-            dtypes = [optimizer._trainable_variables[i].dtype for i in indices]
-            xs = [_read(h, d) for h, d in zip(handles, dtypes)]
-            slots = [[_read(h, d) for h in hs] for hs, d in zip(slot_handles, dtypes)]
-            new_xs, new_slots, ratios = optimizer._compute_updates(
-                indices, xs, grads, slots, lr, step
-            )
-            old_ratios = _read(ratio_handle, tf.float32)
-            for h, value in zip(handles, new_xs):
-                _write(h, value)
-            for hs, values in zip(slot_handles, new_slots):
-                for h, value in zip(hs, values):
-                    _write(h, value)
-            _write(ratio_handle, optimizer._updated_ratios(old_ratios, indices, ratios))
+        def apply(indices, grads, handles, learning_rate, step):
+            optimizer._apply_layerwise(indices, grads, handles, _read, _write, learning_rate, step)
 
         optimizer._compiled_apply = tf.function(
             apply, jit_compile=optimizer.jit_compile, autograph=False
