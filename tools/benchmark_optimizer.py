@@ -33,7 +33,7 @@ from absl import app, flags  # noqa: E402
 import lamb_tf  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("models", ["bert_base"], "Shape sets: bert_base, bert_large.")
+flags.DEFINE_list("models", ["bert_base"], "Shape sets: bert_base, bert_large, tiny.")
 flags.DEFINE_list(
     "optimizers",
     ["lamb_tf.LAMB", "lamb_tf.LARS", "keras.Lamb", "keras.AdamW"],
@@ -68,6 +68,7 @@ def bert_shapes(vocab=30522, hidden=768, layers=12, intermediate=3072, positions
 
 
 MODELS = {
+    "tiny": bert_shapes(vocab=1000, hidden=64, layers=2, intermediate=128, positions=64),
     "bert_base": bert_shapes(),
     "bert_large": bert_shapes(hidden=1024, layers=24, intermediate=4096),
 }
