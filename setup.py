@@ -25,7 +25,13 @@ setup(
         "gin-config>=0.5",
         "absl-py>=2.0",
         "numpy>=1.26",
+        "tokenizers>=0.19",
     ],
+    entry_points={
+        "console_scripts": [
+            "bert-create-pretraining-data=trainers.bert.create_data:run",
+        ],
+    },
     extras_require={
         "jax": ["jax>=0.4.30"],
         "test": ["pytest>=8", "jax>=0.4.30", "ruff>=0.6"],

@@ -1,0 +1,151 @@
+"""The creation tool end to end: round trip, determinism, manifest, memory."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from trainers.bert import corpus, create_data, data, instances, records, vocab
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+# Runs a script and prints the peak resident memory of it and its children.
+PEAK_OF_RUN = """
+import resource, runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exit:
+    assert not exit.code, exit.code
+usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+print("PEAK", max(u.ru_maxrss for u in usage))
+"""
+
+
+def test_round_trip_text_to_pipeline(tmp_path, builtin_vocab):
+    text = tmp_path / "text.txt"
+    documents = [
+        [f"Document {d} sentence {s} talks about layer adaptation." for s in range(6)]
+        for d in range(8)
+    ]
+    text.write_text("\n\n".join("\n".join(d) for d in documents) + "\n")
+    options = instances.Options(max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1)
+    create_data.create(str(text), str(tmp_path / "out"), options, vocab_file=builtin_vocab)
+
+    v = vocab.Vocabulary(builtin_vocab)
+    streams = [",".join(map(str, sum(v.encode(d), []))) for d in documents]
+    files = data.match_files(str(tmp_path / "out" / "*.tfrecord"))
+    names = data.validate(files, 64, 10, vocab_file=builtin_vocab, read_all=True)
+    dataset = data.make_dataset(
+        files, 64, 10, batch_size=1, names=names, shuffle=False, repeat=False
+    )
+    count = 0
+    for batch in dataset:
+        ids = batch["token_ids"][0].numpy().copy()
+        positions = batch["masked_lm_positions"][0].numpy()
+        weights = batch["masked_lm_weights"][0].numpy()
+        for p, t, w in zip(positions, batch["masked_lm_ids"][0].numpy(), weights):
+            if w:
+                ids[p] = t
+        length = int(batch["padding_mask"][0].numpy().sum())
+        ids = ids[:length]
+        seps = np.flatnonzero(ids == v.sep_id)
+        assert ids[0] == v.cls_id and len(seps) == 2 and seps[-1] == length - 1
+        segment_a = ",".join(map(str, ids[1 : seps[0]]))
+        # Segment A is a contiguous run of one document's tokens.
+        assert any(segment_a in s for s in streams)
+        assert batch["token_ids"].dtype == tf.int32
+        count += 1
+    assert count == json.loads((tmp_path / "out" / "manifest.json").read_text())["instances"]
+
+
+def test_same_seed_same_bytes(tmp_path, builtin_vocab):
+    options = instances.Options(dupe_factor=1)
+    outputs = []
+    for run in ("a", "b"):
+        create_data.create(
+            corpus.BUILTIN, str(tmp_path / run), options, vocab_file=builtin_vocab, num_shards=3
+        )
+        outputs.append([p.read_bytes() for p in sorted((tmp_path / run).glob("*.tfrecord"))])
+    assert outputs[0] == outputs[1] and len(outputs[0]) == 3
+    create_data.create(
+        corpus.BUILTIN, str(tmp_path / "c"), options, vocab_file=builtin_vocab, num_shards=3, seed=7
+    )
+    assert [p.read_bytes() for p in sorted((tmp_path / "c").glob("*.tfrecord"))] != outputs[0]
+
+
+def test_manifest_describes_the_shards(builtin_data):
+    folder, manifest = builtin_data
+    on_disk = json.loads((folder / "manifest.json").read_text())
+    assert on_disk == manifest
+    assert manifest["options"]["do_whole_word_mask"] is True
+    assert manifest["vocab_sha256"] == vocab.file_sha256(str(folder / "vocab.txt"))
+    for shard in manifest["shards"]:
+        path = folder / shard["file"]
+        assert path.stat().st_size == shard["bytes"]
+        assert sum(1 for _ in tf.data.TFRecordDataset(str(path))) == shard["instances"]
+    assert manifest["instances"] == sum(s["instances"] for s in manifest["shards"]) > 1000
+
+
+def test_command_line_with_original_flag_names(tmp_path, builtin_vocab):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "tools/create_pretraining_data.py",
+            f"--output_file={tmp_path}/a.tfrecord,{tmp_path}/b.tfrecord",
+            f"--vocab_file={builtin_vocab}",
+            "--max_seq_length=32",
+            "--max_predictions_per_seq=5",
+            "--dupe_factor=1",
+            "--do_whole_word_mask",
+            "--random_seed=3",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "[2/2]" in proc.stdout
+    files = sorted(str(p) for p in tmp_path.glob("*.tfrecord"))
+    assert [os.path.basename(f) for f in files] == ["a.tfrecord", "b.tfrecord"]
+    assert data.validate(files, 32, 5, read_all=True) == data.V1_NAMES
+    assert records.read_manifest(str(tmp_path))["options"]["max_seq_length"] == 32
+
+
+def test_memory_stays_flat_as_the_corpus_grows(tmp_path):
+    """Peak memory of the whole tool for 1x and 10x the corpus."""
+    text = "\n\n".join("\n".join(d) for d in corpus.builtin_documents()) + "\n"
+    peaks, sizes = [], []
+    for copies in (1, 10):
+        folder = tmp_path / f"x{copies}"
+        folder.mkdir()
+        (folder / "corpus.txt").write_text(text * copies)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PEAK_OF_RUN,
+                "tools/create_pretraining_data.py",
+                f"--input_file={folder}/corpus.txt",
+                f"--output_dir={folder}/out",
+                "--vocab_size=2048",
+                "--dupe_factor=1",
+                "--num_shards=2",
+                "--num_workers=1",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        peaks.append(int(proc.stdout.split("PEAK ")[-1]))
+        manifest = records.read_manifest(str(folder / "out"))
+        sizes.append(manifest["instances"])
+    assert sizes[1] > 9 * sizes[0]  # ten times the work was done
+    assert peaks[1] < 1.5 * peaks[0], peaks

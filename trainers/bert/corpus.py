@@ -1,0 +1,79 @@
+"""Documents from text: files in the BERT format (one sentence per line, a
+blank line between documents; longer lines are split into sentences), or the
+built-in corpus, the English help text that ships with CPython."""
+
+import glob
+import os
+import re
+
+# A sentence ends at . ! or ? followed by space and an upper-case letter, a
+# quote, a bracket or a digit. Good enough for prose; code lines stay whole.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
+_RULE = re.compile(r"^[\s*=\-~^#+]*$")  # reStructuredText underlines
+
+BUILTIN = "builtin:pydoc"
+
+
+def split_sentences(text):
+    text = " ".join(text.split())
+    return [s for s in _SENTENCE_END.split(text) if s]
+
+
+def expand_patterns(patterns):
+    """Comma-separated globs (or a list of them) -> sorted file names.
+
+    Raises ValueError naming the pattern that matches nothing."""
+    if isinstance(patterns, str):
+        patterns = [p for p in patterns.split(",") if p.strip()]
+    files = []
+    for pattern in patterns:
+        pattern = pattern.strip()
+        if pattern == BUILTIN:
+            files.append(BUILTIN)
+            continue
+        matched = sorted(glob.glob(os.path.expanduser(pattern)))
+        if not matched:
+            raise ValueError(f"No input files match {pattern!r}")
+        files.extend(matched)
+    if not files:
+        raise ValueError("No input files given")
+    return files
+
+
+def read_documents(files):
+    """Yields documents (lists of sentences) one at a time, in file order."""
+    for name in files:
+        if name == BUILTIN:
+            yield from builtin_documents()
+        else:
+            yield from _file_documents(name)
+
+
+def _file_documents(name):
+    document = []
+    with open(name, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                if document:
+                    yield document
+                document = []
+                continue
+            document.extend(split_sentences(line))
+    if document:
+        yield document
+
+
+def builtin_documents():
+    """One document per help topic of `pydoc_data.topics` (about 0.5 MB of
+    English prose and code, in every CPython install)."""
+    from pydoc_data.topics import topics
+
+    for key in sorted(topics):
+        document = []
+        for paragraph in re.split(r"\n\s*\n", topics[key]):
+            lines = [ln for ln in paragraph.splitlines() if not _RULE.match(ln)]
+            if lines:
+                document.extend(split_sentences(" ".join(lines)))
+        if len(document) > 1:
+            yield document

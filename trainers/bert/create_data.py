@@ -1,0 +1,172 @@
+"""Create BERT pretraining TFRecords from text.
+
+    python tools/create_pretraining_data.py --output_dir=/tmp/bert_data
+    python tools/create_pretraining_data.py --input_file='corpus/*.txt' \\
+        --output_dir=data --num_shards=64 --vocab_size=30522 --do_whole_word_mask
+
+Flags keep google-research/bert's names. Without --input_file the built-in
+corpus (CPython's English help text) is used; without --vocab_file a WordPiece
+vocabulary is trained on the input. Shards are written in parallel, each
+atomically, with a manifest.json beside them that the trainer checks.
+"""
+
+import multiprocessing
+import os
+import shutil
+import time
+
+from absl import app, flags, logging
+
+from trainers.bert import corpus, instances, records, vocab
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "input_file", corpus.BUILTIN, "Comma-separated globs of text files, or builtin:pydoc."
+)
+flags.DEFINE_string("output_dir", None, "Where shards, vocab.txt and manifest.json go.")
+flags.DEFINE_string(
+    "output_file", None, "Comma-separated shard paths (original tool); sets --num_shards."
+)
+flags.DEFINE_integer("num_shards", 4, "Number of output shards.")
+flags.DEFINE_string("vocab_file", None, "An existing vocab.txt; trained from the input if unset.")
+flags.DEFINE_integer("vocab_size", 8192, "Size of a trained vocabulary.")
+flags.DEFINE_bool("do_lower_case", True, "Lower-case and strip accents.")
+flags.DEFINE_integer("max_seq_length", 128, "Tokens per instance, [CLS] and [SEP] included.")
+flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked-LM targets per instance at most.")
+flags.DEFINE_float("masked_lm_prob", 0.15, "Fraction of tokens to mask.")
+flags.DEFINE_float("short_seq_prob", 0.1, "Probability of a shorter target length.")
+flags.DEFINE_integer("dupe_factor", 10, "Passes over the input, each with new masks.")
+flags.DEFINE_bool("do_whole_word_mask", False, "Mask all pieces of a word together.")
+flags.DEFINE_integer("random_seed", 12345, "Seed; output is determined by it and the shards.")
+flags.DEFINE_integer(
+    "random_next_window", 1000, "Recent documents kept to draw random next segments from."
+)
+flags.DEFINE_integer("num_workers", None, "Processes writing shards; default: all cores.")
+
+
+def options_from_flags():
+    return instances.Options(
+        max_seq_length=FLAGS.max_seq_length,
+        max_predictions_per_seq=FLAGS.max_predictions_per_seq,
+        masked_lm_prob=FLAGS.masked_lm_prob,
+        short_seq_prob=FLAGS.short_seq_prob,
+        dupe_factor=FLAGS.dupe_factor,
+        do_whole_word_mask=FLAGS.do_whole_word_mask,
+        random_next_window=FLAGS.random_next_window,
+    )
+
+
+def write_shard(task):
+    """Writes one shard; the unit of work for processes (or a Beam ParDo)."""
+    files, vocab_file, do_lower_case, options, shard, path, num_shards, seed = task
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    start = time.perf_counter()
+    vocabulary = vocab.Vocabulary(vocab_file, do_lower_case)
+    stream = instances.shard_instances(
+        lambda: corpus.read_documents(files), vocabulary, options, shard, num_shards, seed
+    )
+    count = records.write_atomically(
+        path,
+        (
+            records.serialize(i, options.max_seq_length, options.max_predictions_per_seq)
+            for i in stream
+        ),
+    )
+    return shard, path, count, os.path.getsize(path), time.perf_counter() - start
+
+
+def create(
+    input_file,
+    output_dir,
+    options,
+    vocab_file=None,
+    vocab_size=8192,
+    do_lower_case=True,
+    num_shards=4,
+    output_files=None,
+    seed=12345,
+    num_workers=None,
+):
+    """Writes shards, vocab.txt and manifest.json; returns the manifest."""
+    files = corpus.expand_patterns(input_file)
+    os.makedirs(output_dir, exist_ok=True)
+    local_vocab = os.path.join(output_dir, "vocab.txt")
+    if vocab_file:
+        if not os.path.exists(vocab_file):
+            raise ValueError(f"--vocab_file {vocab_file!r} does not exist")
+        if os.path.abspath(vocab_file) != os.path.abspath(local_vocab):
+            shutil.copyfile(vocab_file, local_vocab)
+    else:
+        logging.info("Training a %d-token WordPiece vocabulary on %s", vocab_size, input_file)
+        vocab.train_vocabulary(corpus.read_documents(files), output_dir, vocab_size, do_lower_case)
+    vocabulary = vocab.Vocabulary(local_vocab, do_lower_case)
+
+    paths = output_files or [
+        records.shard_name(output_dir, s, num_shards) for s in range(num_shards)
+    ]
+    tasks = [
+        (files, local_vocab, do_lower_case, options, s, p, len(paths), seed)
+        for s, p in enumerate(paths)
+    ]
+    workers = min(num_workers or os.cpu_count() or 1, len(tasks))
+    start = time.perf_counter()
+    results = {}
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        for shard, path, count, size, seconds in pool.imap_unordered(write_shard, tasks):
+            results[shard] = {"file": os.path.basename(path), "instances": count, "bytes": size}
+            print(
+                f"[{len(results)}/{len(tasks)}] {os.path.basename(path)}: "
+                f"{count} instances in {seconds:.1f} s",
+                flush=True,
+            )
+    manifest = {
+        "schema": "google-research/bert",
+        "shards": [results[s] for s in range(len(tasks))],
+        "instances": sum(r["instances"] for r in results.values()),
+        "options": dict(vars(options)),
+        "random_seed": seed,
+        "do_lower_case": do_lower_case,
+        "vocab_size": len(vocabulary),
+        "vocab_sha256": vocabulary.sha256,
+        "input_files": files,
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    records.write_manifest(output_dir, manifest)
+    print(
+        f"{manifest['instances']} instances in {len(tasks)} shards, "
+        f"{manifest['seconds']} s, in {output_dir}"
+    )
+    return manifest
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    output_files = FLAGS.output_file.split(",") if FLAGS.output_file else None
+    output_dir = FLAGS.output_dir or (os.path.dirname(output_files[0]) if output_files else None)
+    if not output_dir:
+        raise app.UsageError("Give --output_dir (or --output_file)")
+    try:
+        create(
+            FLAGS.input_file,
+            output_dir,
+            options_from_flags(),
+            vocab_file=FLAGS.vocab_file,
+            vocab_size=FLAGS.vocab_size,
+            do_lower_case=FLAGS.do_lower_case,
+            num_shards=FLAGS.num_shards,
+            output_files=output_files,
+            seed=FLAGS.random_seed,
+            num_workers=FLAGS.num_workers,
+        )
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

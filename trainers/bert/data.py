@@ -1,0 +1,183 @@
+"""The tf.data pipeline over BERT pretraining TFRecords.
+
+Reads the google-research/bert schema (and Model Garden's "v2" names
+`input_word_ids`/`input_type_ids`), checks the files before training, and
+yields fixed-shape int32 batches under the names keras-hub's `BertBackbone`
+takes (`token_ids`, `segment_ids`, `padding_mask`) plus the pretraining
+targets. Iterators are checkpointable with `tf.train.Checkpoint`, so a resumed
+run continues with the next batch.
+"""
+
+import os
+
+import tensorflow as tf
+
+from trainers.bert import records
+from trainers.bert.vocab import file_sha256
+
+V1_NAMES = {"token_ids": "input_ids", "segment_ids": "segment_ids"}
+V2_NAMES = {"token_ids": "input_word_ids", "segment_ids": "input_type_ids"}
+
+
+class DataError(ValueError):
+    """Input data that cannot be trained on; the message names the problem."""
+
+
+def match_files(file_pattern):
+    """Comma-separated globs -> sorted files; DataError if one matches nothing."""
+    files = []
+    for pattern in [p.strip() for p in file_pattern.split(",") if p.strip()]:
+        matched = sorted(tf.io.gfile.glob(pattern))
+        if not matched:
+            raise DataError(f"No files match the pattern {pattern!r}")
+        files.extend(matched)
+    if not files:
+        raise DataError(f"No file pattern given: {file_pattern!r}")
+    return files
+
+
+def _feature_names(example, path):
+    keys = set(example.features.feature)
+    if "input_ids" in keys:
+        return V1_NAMES
+    if "input_word_ids" in keys:
+        return V2_NAMES
+    raise DataError(
+        f"{path}: no 'input_ids' (or v2 'input_word_ids') feature; found {sorted(keys)}"
+    )
+
+
+def _check_example(example, path, names, seq_length, max_predictions):
+    expected = {
+        names["token_ids"]: ("int64", seq_length),
+        "input_mask": ("int64", seq_length),
+        names["segment_ids"]: ("int64", seq_length),
+        "masked_lm_positions": ("int64", max_predictions),
+        "masked_lm_ids": ("int64", max_predictions),
+        "masked_lm_weights": ("float", max_predictions),
+        "next_sentence_labels": ("int64", 1),
+    }
+    features = example.features.feature
+    for name, (kind, length) in expected.items():
+        if name not in features:
+            raise DataError(f"{path}: feature {name!r} is missing")
+        values = getattr(features[name], f"{kind}_list").value
+        if len(values) != length:
+            raise DataError(
+                f"{path}: feature {name!r} has length {len(values)}, expected {length} "
+                f"for this phase (max_seq_length={seq_length}, "
+                f"max_predictions_per_seq={max_predictions})"
+            )
+
+
+def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False):
+    """Checks the shards before any training; returns the feature names.
+
+    Against manifest.json where one lies beside the shards: each shard's size
+    (a truncated shard is named) and the vocabulary's hash. In every shard,
+    the first record (all records with `read_all`) must parse with the
+    phase's lengths; a corrupt record names its file."""
+    names = None
+    manifests = {}
+    for path in files:
+        folder = os.path.dirname(path)
+        if folder not in manifests:
+            manifests[folder] = records.read_manifest(folder)
+        manifest = manifests[folder]
+        if manifest is not None:
+            _check_against_manifest(path, manifest, vocab_file)
+        count = 0
+        try:
+            for raw in tf.data.TFRecordDataset(path).take(-1 if read_all else 1):
+                example = tf.train.Example.FromString(raw.numpy())
+                file_names = _feature_names(example, path)
+                if names is not None and file_names != names:
+                    raise DataError(f"{path}: uses other feature names than {files[0]}")
+                names = file_names
+                _check_example(example, path, names, seq_length, max_predictions)
+                count += 1
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as error:
+            raise DataError(
+                f"{path}: corrupt or truncated TFRecord file ({error.message})"
+            ) from None
+        if count == 0:
+            raise DataError(f"{path}: holds no records")
+    return names
+
+
+def _check_against_manifest(path, manifest, vocab_file):
+    entries = {s["file"]: s for s in manifest.get("shards", [])}
+    entry = entries.get(os.path.basename(path))
+    if entry is not None:
+        size = os.path.getsize(path)
+        if size != entry["bytes"]:
+            raise DataError(
+                f"{path}: {size} bytes where manifest.json records {entry['bytes']}: "
+                "the shard is truncated or was changed"
+            )
+    if vocab_file is not None and "vocab_sha256" in manifest:
+        if file_sha256(vocab_file) != manifest["vocab_sha256"]:
+            raise DataError(
+                f"The vocabulary {vocab_file} is not the one the data in "
+                f"{os.path.dirname(path)} was made with (manifest.json vocab_sha256 differs)"
+            )
+
+
+def make_dataset(
+    files,
+    seq_length,
+    max_predictions,
+    batch_size,
+    names=V1_NAMES,
+    input_context=None,
+    shuffle=True,
+    repeat=True,
+    seed=0,
+    shuffle_buffer=10000,
+    cycle_length=8,
+):
+    """Batches of `batch_size` (per replica) from `files`, already validated.
+
+    Under `strategy.distribute_datasets_from_function`, pass its
+    `input_context`: each input pipeline reads its own subset of files (or,
+    with fewer files than pipelines, every n-th record)."""
+    spec = records.feature_spec(seq_length, max_predictions)
+    spec[names["token_ids"]] = spec.pop("input_ids")
+    spec[names["segment_ids"]] = spec.pop("segment_ids")
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    pipelines = input_context.num_input_pipelines if input_context else 1
+    index = input_context.input_pipeline_id if input_context else 0
+    by_file = len(files) >= pipelines
+    if by_file:
+        dataset = dataset.shard(pipelines, index)
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(cycle_length, len(files)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if not by_file:
+        dataset = dataset.shard(pipelines, index)
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+
+    def parse(serialized):
+        example = tf.io.parse_example(serialized, spec)
+        return {
+            "token_ids": tf.cast(example[names["token_ids"]], tf.int32),
+            "segment_ids": tf.cast(example[names["segment_ids"]], tf.int32),
+            "padding_mask": tf.cast(example["input_mask"], tf.int32),
+            "masked_lm_positions": tf.cast(example["masked_lm_positions"], tf.int32),
+            "masked_lm_ids": tf.cast(example["masked_lm_ids"], tf.int32),
+            "masked_lm_weights": example["masked_lm_weights"],
+            "next_sentence_labels": tf.cast(example["next_sentence_labels"][:, 0], tf.int32),
+        }
+
+    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,86 @@
+"""The google-research/bert TFRecord schema: writing examples, atomic shards,
+the manifest beside them."""
+
+import json
+import os
+
+import tensorflow as tf
+
+MANIFEST = "manifest.json"
+
+
+def feature_spec(max_seq_length, max_predictions_per_seq):
+    """`tf.io.parse_single_example` spec of the schema."""
+    ints = lambda n: tf.io.FixedLenFeature([n], tf.int64)  # noqa: E731
+    return {
+        "input_ids": ints(max_seq_length),
+        "input_mask": ints(max_seq_length),
+        "segment_ids": ints(max_seq_length),
+        "masked_lm_positions": ints(max_predictions_per_seq),
+        "masked_lm_ids": ints(max_predictions_per_seq),
+        "masked_lm_weights": tf.io.FixedLenFeature([max_predictions_per_seq], tf.float32),
+        "next_sentence_labels": ints(1),
+    }
+
+
+def serialize(instance, max_seq_length, max_predictions_per_seq):
+    """An `Instance` -> serialized `tf.train.Example`, zero-padded."""
+    n, p = len(instance.input_ids), len(instance.masked_lm_positions)
+    pad, pad_p = [0] * (max_seq_length - n), [0] * (max_predictions_per_seq - p)
+
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    features = {
+        "input_ids": ints(list(instance.input_ids) + pad),
+        "input_mask": ints([1] * n + pad),
+        "segment_ids": ints(list(instance.segment_ids) + pad),
+        "masked_lm_positions": ints(list(instance.masked_lm_positions) + pad_p),
+        "masked_lm_ids": ints(list(instance.masked_lm_ids) + pad_p),
+        "masked_lm_weights": tf.train.Feature(
+            float_list=tf.train.FloatList(value=[1.0] * p + [0.0] * len(pad_p))
+        ),
+        "next_sentence_labels": ints([1 if instance.is_random_next else 0]),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=features))
+    # Deterministic: map entries in key order, so equal seeds give equal bytes.
+    return example.SerializeToString(deterministic=True)
+
+
+def shard_name(output_dir, shard, num_shards):
+    return os.path.join(output_dir, f"pretrain-{shard:05d}-of-{num_shards:05d}.tfrecord")
+
+
+def write_atomically(path, records):
+    """Writes records to `path` through a temporary name in the same folder
+    and renames it at the end, so a crash never leaves a truncated file
+    under the final name. Returns the number of records."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    count = 0
+    try:
+        with tf.io.TFRecordWriter(tmp) as writer:
+            for record in records:
+                writer.write(record)
+                count += 1
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return count
+
+
+def write_manifest(output_dir, manifest):
+    path = os.path.join(output_dir, MANIFEST)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_manifest(output_dir):
+    path = os.path.join(output_dir, MANIFEST)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
