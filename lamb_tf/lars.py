@@ -66,10 +66,6 @@ class LARS(LayerwiseOptimizer):
         self.trust_coefficient = validation.positive("trust_coefficient", trust_coefficient)
         self.nesterov = bool(nesterov)
 
-    @property
-    def trust_coefficient_value(self):
-        return self.trust_coefficient
-
     def _update_direction(self, x, g, slots, step, decay):
         (m,) = slots
         b = self.momentum

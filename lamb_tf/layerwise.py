@@ -28,7 +28,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     """Base class; see `lamb_tf.LAMB` and `lamb_tf.LARS`."""
 
     slot_names = ()
-    trust_coefficient_value = 1.0
+    trust_coefficient = 1.0  # LARS sets its own; LAMB's ratio is phi(||x||)/||u||
 
     def __init__(
         self,
@@ -122,7 +122,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             ratio = trust_ratio(
                 l2_norm(x),
                 l2_norm(u),
-                self.trust_coefficient_value,
+                self.trust_coefficient,
                 self.phi_bounds,
                 self.trust_ratio_bounds,
             )
