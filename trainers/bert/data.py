@@ -135,12 +135,14 @@ def make_dataset(
     seed=0,
     shuffle_buffer=10000,
     cycle_length=8,
+    remasker=None,
 ):
     """Batches of `batch_size` (per replica) from `files`, already validated.
 
     Under `strategy.distribute_datasets_from_function`, pass its
     `input_context`: each input pipeline reads its own subset of files (or,
-    with fewer files than pipelines, every n-th record)."""
+    with fewer files than pipelines, every n-th record). A
+    `remask.Remasker` draws new masked-LM targets for every batch."""
     spec = records.feature_spec(seq_length, max_predictions)
     spec[names["token_ids"]] = spec.pop("input_ids")
     spec[names["segment_ids"]] = spec.pop("segment_ids")
@@ -180,4 +182,10 @@ def make_dataset(
 
     dataset = dataset.batch(batch_size, drop_remainder=True)
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if remasker is not None:
+        dataset = dataset.enumerate().map(
+            lambda index, batch: remasker(batch, tf.stack([tf.cast(seed, tf.int64), index])),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
     return dataset.prefetch(tf.data.AUTOTUNE)
