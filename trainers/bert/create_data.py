@@ -42,6 +42,10 @@ flags.DEFINE_integer(
     "random_next_window", 1000, "Recent documents kept to draw random next segments from."
 )
 flags.DEFINE_integer("num_workers", None, "Processes writing shards; default: all cores.")
+flags.DEFINE_integer("task_index", 0, "This machine's task in an array job of --num_tasks.")
+flags.DEFINE_integer("num_tasks", 1, "Machines sharing the shards (s % num_tasks == task).")
+flags.DEFINE_bool("merge_manifests", False, "Combine the --num_tasks tasks' manifests and stop.")
+flags.DEFINE_bool("vocab_only", False, "Train output_dir/vocab.txt on the input and stop.")
 
 
 def options_from_flags():
@@ -86,8 +90,18 @@ def create(
     output_files=None,
     seed=12345,
     num_workers=None,
+    task_index=0,
+    num_tasks=1,
 ):
-    """Writes shards, vocab.txt and manifest.json; returns the manifest."""
+    """Writes shards, vocab.txt and manifest.json; returns the manifest.
+
+    With `num_tasks` > 1 (one task per machine of an array job) this task
+    writes the shards s with s % num_tasks == task_index and a partial
+    manifest; `merge_manifests` then writes manifest.json."""
+    if not 0 <= task_index < num_tasks:
+        raise ValueError(f"--task_index={task_index} is not in [0, --num_tasks={num_tasks})")
+    if num_tasks > 1 and not vocab_file:
+        raise ValueError("--num_tasks > 1 needs --vocab_file: every task must use one vocabulary")
     files = corpus.expand_patterns(input_file)
     os.makedirs(output_dir, exist_ok=True)
     local_vocab = os.path.join(output_dir, "vocab.txt")
@@ -107,6 +121,7 @@ def create(
     tasks = [
         (files, local_vocab, do_lower_case, options, s, p, len(paths), seed)
         for s, p in enumerate(paths)
+        if s % num_tasks == task_index
     ]
     workers = min(num_workers or os.cpu_count() or 1, len(tasks))
     start = time.perf_counter()
@@ -122,7 +137,8 @@ def create(
             )
     manifest = {
         "schema": "google-research/bert",
-        "shards": [results[s] for s in range(len(tasks))],
+        "num_shards": len(paths),
+        "shards": [results[s] for s in sorted(results)],
         "instances": sum(r["instances"] for r in results.values()),
         "options": dict(vars(options)),
         "random_seed": seed,
@@ -132,11 +148,45 @@ def create(
         "input_files": files,
         "seconds": round(time.perf_counter() - start, 2),
     }
+    if num_tasks > 1:
+        name = f"manifest-task-{task_index:05d}-of-{num_tasks:05d}.json"
+        records.write_manifest(output_dir, manifest, name)
+        print(f"task {task_index}/{num_tasks}: {manifest['instances']} instances, wrote {name}")
+        return manifest
     records.write_manifest(output_dir, manifest)
     print(
         f"{manifest['instances']} instances in {len(tasks)} shards, "
         f"{manifest['seconds']} s, in {output_dir}"
     )
+    return manifest
+
+
+def merge_manifests(output_dir, num_tasks):
+    """Combines the tasks' partial manifests into manifest.json, checking
+    that every task ran with the same settings and every shard is there."""
+    partials = []
+    for task in range(num_tasks):
+        name = f"manifest-task-{task:05d}-of-{num_tasks:05d}.json"
+        partial = records.read_manifest(output_dir, name)
+        if partial is None:
+            raise ValueError(f"Task {task} has not finished: no {name} in {output_dir}")
+        partials.append(partial)
+    shared = {k: v for k, v in partials[0].items() if k not in ("shards", "instances", "seconds")}
+    for task, partial in enumerate(partials):
+        for key, value in shared.items():
+            if partial[key] != value:
+                raise ValueError(f"Task {task} ran with another {key!r}: {partial[key]!r}")
+    shards = sorted((s for p in partials for s in p["shards"]), key=lambda s: s["file"])
+    if len(shards) != shared["num_shards"]:
+        raise ValueError(f"{len(shards)} shards written, {shared['num_shards']} expected")
+    manifest = dict(
+        shared,
+        shards=shards,
+        instances=sum(s["instances"] for s in shards),
+        seconds=max(p["seconds"] for p in partials),
+    )
+    records.write_manifest(output_dir, manifest)
+    print(f"{manifest['instances']} instances in {len(shards)} shards, wrote manifest.json")
     return manifest
 
 
@@ -148,6 +198,16 @@ def main(argv):
     if not output_dir:
         raise app.UsageError("Give --output_dir (or --output_file)")
     try:
+        if FLAGS.merge_manifests:
+            merge_manifests(output_dir, FLAGS.num_tasks)
+            return
+        if FLAGS.vocab_only:
+            documents = corpus.read_documents(corpus.expand_patterns(FLAGS.input_file))
+            path = vocab.train_vocabulary(
+                documents, output_dir, FLAGS.vocab_size, FLAGS.do_lower_case
+            )
+            print(f"wrote {path}")
+            return
         create(
             FLAGS.input_file,
             output_dir,
@@ -159,6 +219,8 @@ def main(argv):
             output_files=output_files,
             seed=FLAGS.random_seed,
             num_workers=FLAGS.num_workers,
+            task_index=FLAGS.task_index,
+            num_tasks=FLAGS.num_tasks,
         )
     except ValueError as error:
         raise app.UsageError(str(error)) from None

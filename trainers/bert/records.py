@@ -69,8 +69,8 @@ def write_atomically(path, records):
     return count
 
 
-def write_manifest(output_dir, manifest):
-    path = os.path.join(output_dir, MANIFEST)
+def write_manifest(output_dir, manifest, name=MANIFEST):
+    path = os.path.join(output_dir, name)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
@@ -78,8 +78,8 @@ def write_manifest(output_dir, manifest):
     return path
 
 
-def read_manifest(output_dir):
-    path = os.path.join(output_dir, MANIFEST)
+def read_manifest(output_dir, name=MANIFEST):
+    path = os.path.join(output_dir, name)
     if not os.path.exists(path):
         return None
     with open(path) as f:

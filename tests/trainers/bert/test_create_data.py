@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from trainers.bert import corpus, create_data, data, instances, records, vocab
@@ -149,3 +150,40 @@ def test_memory_stays_flat_as_the_corpus_grows(tmp_path):
         sizes.append(manifest["instances"])
     assert sizes[1] > 9 * sizes[0]  # ten times the work was done
     assert peaks[1] < 1.5 * peaks[0], peaks
+
+
+def test_array_job_tasks_give_the_single_machine_output(tmp_path, builtin_vocab):
+    """Two tasks (as on two machines) then a merge: the same shards and
+    manifest counts as one machine writing them all."""
+    options = instances.Options(dupe_factor=1)
+    single = create_data.create(
+        corpus.BUILTIN, str(tmp_path / "one"), options, vocab_file=builtin_vocab, num_shards=3
+    )
+    for task in (1, 0):
+        if task == 0:
+            with pytest.raises(ValueError, match="Task 0 has not finished"):
+                create_data.merge_manifests(str(tmp_path / "many"), 2)
+        create_data.create(
+            corpus.BUILTIN,
+            str(tmp_path / "many"),
+            options,
+            vocab_file=builtin_vocab,
+            num_shards=3,
+            task_index=task,
+            num_tasks=2,
+        )
+    merged = create_data.merge_manifests(str(tmp_path / "many"), 2)
+    assert merged["shards"] == single["shards"]
+    assert merged["instances"] == single["instances"]
+    for shard in single["shards"]:
+        one = (tmp_path / "one" / shard["file"]).read_bytes()
+        assert (tmp_path / "many" / shard["file"]).read_bytes() == one
+
+
+def test_array_job_needs_one_vocabulary(tmp_path):
+    with pytest.raises(ValueError, match="needs --vocab_file"):
+        create_data.create(corpus.BUILTIN, str(tmp_path), instances.Options(), num_tasks=2)
+    with pytest.raises(ValueError, match="task_index=2"):
+        create_data.create(
+            corpus.BUILTIN, str(tmp_path), instances.Options(), task_index=2, num_tasks=2
+        )
