@@ -1,0 +1,134 @@
+"""The BERT pretraining model: keras-hub's `BertBackbone` built from a config
+(never downloaded), a masked-LM head tied to the token embedding, a
+next-sentence head on the pooled output, and the two losses."""
+
+import dataclasses
+import json
+
+import keras
+import keras_hub
+from keras import ops
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    num_layers: int
+    hidden_dim: int
+    num_heads: int
+    intermediate_dim: int
+    vocabulary_size: int = 30522
+    max_sequence_length: int = 512
+    num_segments: int = 2
+    dropout: float = 0.1
+
+
+# Sizes of Google's BERT models (the miniatures of Turc et al., 2019, and
+# base and large of Devlin et al., 2019).
+PRESETS = {
+    "tiny": BertConfig(num_layers=2, hidden_dim=128, num_heads=2, intermediate_dim=512),
+    "mini": BertConfig(num_layers=4, hidden_dim=256, num_heads=4, intermediate_dim=1024),
+    "small": BertConfig(num_layers=4, hidden_dim=512, num_heads=8, intermediate_dim=2048),
+    "medium": BertConfig(num_layers=8, hidden_dim=512, num_heads=8, intermediate_dim=2048),
+    "base": BertConfig(num_layers=12, hidden_dim=768, num_heads=12, intermediate_dim=3072),
+    "large": BertConfig(num_layers=24, hidden_dim=1024, num_heads=16, intermediate_dim=4096),
+}
+
+
+def preset(name, **overrides):
+    if name not in PRESETS:
+        raise ValueError(f"Unknown BERT size {name!r}; choose from {sorted(PRESETS)}")
+    return dataclasses.replace(PRESETS[name], **overrides)
+
+
+def read_bert_config(path):
+    """A google-research/bert `bert_config.json` -> BertConfig."""
+    with open(path) as f:
+        raw = json.load(f)
+    missing = [
+        k
+        for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+        if k not in raw
+    ]
+    if missing:
+        raise ValueError(f"{path}: missing {missing}")
+    if raw.get("hidden_act", "gelu") != "gelu":
+        raise ValueError(f"{path}: hidden_act {raw['hidden_act']!r}; BertBackbone uses gelu")
+    return BertConfig(
+        num_layers=raw["num_hidden_layers"],
+        hidden_dim=raw["hidden_size"],
+        num_heads=raw["num_attention_heads"],
+        intermediate_dim=raw["intermediate_size"],
+        vocabulary_size=raw.get("vocab_size", 30522),
+        max_sequence_length=raw.get("max_position_embeddings", 512),
+        num_segments=raw.get("type_vocab_size", 2),
+        dropout=raw.get("hidden_dropout_prob", 0.1),
+    )
+
+
+def build_pretraining_model(config, max_predictions):
+    """Inputs: token_ids, segment_ids, padding_mask (length L) and
+    masked_lm_positions (P). Outputs: `mlm_logits` (P x vocabulary) and
+    `nsp_logits` (2). The encoder is `model.get_layer("bert_backbone")`."""
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=config.vocabulary_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        hidden_dim=config.hidden_dim,
+        intermediate_dim=config.intermediate_dim,
+        dropout=config.dropout,
+        max_sequence_length=config.max_sequence_length,
+        num_segments=config.num_segments,
+        name="bert_backbone",
+    )
+    inputs = {
+        "token_ids": keras.Input((None,), dtype="int32", name="token_ids"),
+        "segment_ids": keras.Input((None,), dtype="int32", name="segment_ids"),
+        "padding_mask": keras.Input((None,), dtype="int32", name="padding_mask"),
+        "masked_lm_positions": keras.Input(
+            (max_predictions,), dtype="int32", name="masked_lm_positions"
+        ),
+    }
+    encoded = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
+    mlm_logits = keras_hub.layers.MaskedLMHead(
+        token_embedding=backbone.token_embedding,
+        intermediate_activation="gelu",
+        layer_norm_epsilon=1e-12,
+        name="mlm_head",
+    )(encoded["sequence_output"], inputs["masked_lm_positions"])
+    nsp_logits = keras.layers.Dense(2, name="nsp_head")(encoded["pooled_output"])
+    return keras.Model(
+        inputs, {"mlm_logits": mlm_logits, "nsp_logits": nsp_logits}, name="bert_pretraining"
+    )
+
+
+def pretraining_losses(outputs, batch):
+    """Masked-LM loss weighted by `masked_lm_weights` (0 for a batch without
+    targets, never NaN), next-sentence loss, and the accuracies."""
+    mlm_logits = ops.cast(outputs["mlm_logits"], "float32")
+    nsp_logits = ops.cast(outputs["nsp_logits"], "float32")
+    weights = ops.cast(batch["masked_lm_weights"], "float32")
+    per_token = keras.losses.sparse_categorical_crossentropy(
+        batch["masked_lm_ids"], mlm_logits, from_logits=True
+    )
+    total_weight = ops.sum(weights)
+    safe = ops.maximum(total_weight, 1e-6)
+    mlm_loss = ops.sum(per_token * weights) / safe
+    mlm_correct = ops.cast(
+        ops.equal(ops.argmax(mlm_logits, -1), ops.cast(batch["masked_lm_ids"], "int64")),
+        "float32",
+    )
+    nsp_labels = batch["next_sentence_labels"]
+    nsp_loss = ops.mean(
+        keras.losses.sparse_categorical_crossentropy(nsp_labels, nsp_logits, from_logits=True)
+    )
+    nsp_correct = ops.cast(
+        ops.equal(ops.argmax(nsp_logits, -1), ops.cast(nsp_labels, "int64")), "float32"
+    )
+    return {
+        "loss": mlm_loss + nsp_loss,
+        "mlm_loss": mlm_loss,
+        "nsp_loss": nsp_loss,
+        "mlm_accuracy": ops.sum(mlm_correct * weights) / safe,
+        "mlm_weight": total_weight,
+        "nsp_accuracy": ops.mean(nsp_correct),
+    }
