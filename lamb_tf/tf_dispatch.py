@@ -16,7 +16,7 @@ import tensorflow as tf
 
 
 def update_on_each_replica(optimizer, grads, variables, learning_rate):
-    variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+    variables = [_tf_variable(v) for v in variables]
     grads_and_vars = optimizer._all_reduce_sum_gradients(list(zip(grads, variables)))
     tf.__internal__.distribute.interim.maybe_merge_call(
         _update_all,
