@@ -47,21 +47,21 @@ def _feature_names(example, path):
     )
 
 
+def _spec(seq_length, max_predictions, names):
+    """The schema's parsing spec under this data's feature names."""
+    renamed = {"input_ids": names["token_ids"], "segment_ids": names["segment_ids"]}
+    spec = records.feature_spec(seq_length, max_predictions)
+    return {renamed.get(name, name): feature for name, feature in spec.items()}
+
+
 def _check_example(example, path, names, seq_length, max_predictions):
-    expected = {
-        names["token_ids"]: ("int64", seq_length),
-        "input_mask": ("int64", seq_length),
-        names["segment_ids"]: ("int64", seq_length),
-        "masked_lm_positions": ("int64", max_predictions),
-        "masked_lm_ids": ("int64", max_predictions),
-        "masked_lm_weights": ("float", max_predictions),
-        "next_sentence_labels": ("int64", 1),
-    }
     features = example.features.feature
-    for name, (kind, length) in expected.items():
+    for name, feature in _spec(seq_length, max_predictions, names).items():
         if name not in features:
             raise DataError(f"{path}: feature {name!r} is missing")
-        values = getattr(features[name], f"{kind}_list").value
+        kind = "float_list" if feature.dtype == tf.float32 else "int64_list"
+        values = getattr(features[name], kind).value
+        length = feature.shape[0]
         if len(values) != length:
             raise DataError(
                 f"{path}: feature {name!r} has length {len(values)}, expected {length} "
@@ -79,13 +79,14 @@ def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False
     phase's lengths; a corrupt record names its file."""
     names = None
     manifests = {}
+    vocab_sha256 = file_sha256(vocab_file) if vocab_file is not None else None
     for path in files:
         folder = os.path.dirname(path)
         if folder not in manifests:
             manifests[folder] = records.read_manifest(folder)
         manifest = manifests[folder]
         if manifest is not None:
-            _check_against_manifest(path, manifest, vocab_file)
+            _check_against_manifest(path, manifest, vocab_file, vocab_sha256)
         count = 0
         try:
             for raw in tf.data.TFRecordDataset(path).take(-1 if read_all else 1):
@@ -105,7 +106,7 @@ def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False
     return names
 
 
-def _check_against_manifest(path, manifest, vocab_file):
+def _check_against_manifest(path, manifest, vocab_file, vocab_sha256):
     entries = {s["file"]: s for s in manifest.get("shards", [])}
     entry = entries.get(os.path.basename(path))
     if entry is not None:
@@ -115,8 +116,8 @@ def _check_against_manifest(path, manifest, vocab_file):
                 f"{path}: {size} bytes where manifest.json records {entry['bytes']}: "
                 "the shard is truncated or was changed"
             )
-    if vocab_file is not None and "vocab_sha256" in manifest:
-        if file_sha256(vocab_file) != manifest["vocab_sha256"]:
+    if vocab_sha256 is not None and "vocab_sha256" in manifest:
+        if vocab_sha256 != manifest["vocab_sha256"]:
             raise DataError(
                 f"The vocabulary {vocab_file} is not the one the data in "
                 f"{os.path.dirname(path)} was made with (manifest.json vocab_sha256 differs)"
@@ -143,9 +144,7 @@ def make_dataset(
     `input_context`: each input pipeline reads its own subset of files (or,
     with fewer files than pipelines, every n-th record). A
     `remask.Remasker` draws new masked-LM targets for every batch."""
-    spec = records.feature_spec(seq_length, max_predictions)
-    spec[names["token_ids"]] = spec.pop("input_ids")
-    spec[names["segment_ids"]] = spec.pop("segment_ids")
+    spec = _spec(seq_length, max_predictions, names)
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
     pipelines = input_context.num_input_pipelines if input_context else 1
