@@ -12,6 +12,7 @@ Measures, in one run on the same text (the built-in corpus repeated to
   consumes per second training on the same machine.
 """
 
+import json
 import os
 import statistics
 import tempfile
@@ -152,8 +153,6 @@ def main(argv):
     for row in rows:
         print("| " + " | ".join(row) + " |")
     if FLAGS.json_out:
-        import json
-
         with open(FLAGS.json_out, "w") as f:
             json.dump(
                 {

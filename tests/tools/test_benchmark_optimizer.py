@@ -1,32 +1,19 @@
 import json
-import os
-import pathlib
-import subprocess
-import sys
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.tools.run import run_tool
 
 
 def test_benchmark_writes_table_and_json(tmp_path):
     out = tmp_path / "bench.json"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "tools/benchmark_optimizer.py",
-            "--models=tiny",
-            "--warmup=1",
-            "--repeats=1",
-            "--memory",
-            f"--json_out={out}",
-        ],
-        cwd=ROOT,
-        env=dict(os.environ, KERAS_BACKEND="tensorflow"),
-        capture_output=True,
-        text=True,
-        timeout=600,
+    stdout = run_tool(
+        "tools/benchmark_optimizer.py",
+        "--models=tiny",
+        "--warmup=1",
+        "--repeats=1",
+        "--memory",
+        f"--json_out={out}",
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| lamb_tf.LAMB | yes |" in proc.stdout
+    assert "| lamb_tf.LAMB | yes |" in stdout
     result = json.loads(out.read_text())["results"][0]
     assert result["model"] == "tiny" and result["variables"] == 5 + 2 * 16 + 9
     rows = {(r["optimizer"], r["xla"]): r for r in result["rows"]}

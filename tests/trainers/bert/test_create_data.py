@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.tools.run import run_tool
 from trainers.bert import corpus, create_data, data, instances, records, vocab
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -93,25 +94,18 @@ def test_manifest_describes_the_shards(builtin_data):
 
 
 def test_command_line_with_original_flag_names(tmp_path, builtin_vocab):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "tools/create_pretraining_data.py",
-            f"--output_file={tmp_path}/a.tfrecord,{tmp_path}/b.tfrecord",
-            f"--vocab_file={builtin_vocab}",
-            "--max_seq_length=32",
-            "--max_predictions_per_seq=5",
-            "--dupe_factor=1",
-            "--do_whole_word_mask",
-            "--random_seed=3",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    stdout = run_tool(
+        "tools/create_pretraining_data.py",
+        f"--output_file={tmp_path}/a.tfrecord,{tmp_path}/b.tfrecord",
+        f"--vocab_file={builtin_vocab}",
+        "--max_seq_length=32",
+        "--max_predictions_per_seq=5",
+        "--dupe_factor=1",
+        "--do_whole_word_mask",
+        "--random_seed=3",
         timeout=300,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "[2/2]" in proc.stdout
+    assert "[2/2]" in stdout
     files = sorted(str(p) for p in tmp_path.glob("*.tfrecord"))
     assert [os.path.basename(f) for f in files] == ["a.tfrecord", "b.tfrecord"]
     assert data.validate(files, 32, 5, read_all=True) == data.V1_NAMES
