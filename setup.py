@@ -26,6 +26,7 @@ setup(
         "absl-py>=2.0",
         "numpy>=1.26",
         "tokenizers>=0.19",
+        "tensorboard>=2.16",
     ],
     entry_points={
         "console_scripts": [

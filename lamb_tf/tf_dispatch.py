@@ -17,13 +17,15 @@ import tensorflow as tf
 
 def update_on_each_replica(optimizer, grads, variables, learning_rate):
     variables = [_tf_variable(v) for v in variables]
+    strategy = optimizer._distribution_strategy
+    if tf.distribute.in_cross_replica_context():
+        # Called with gradients already summed over the replicas (a custom
+        # step that all-reduces and clips them itself, then `merge_call`s).
+        _update_all(strategy, optimizer, list(zip(grads, variables)), learning_rate)
+        return
     grads_and_vars = optimizer._all_reduce_sum_gradients(list(zip(grads, variables)))
     tf.__internal__.distribute.interim.maybe_merge_call(
-        _update_all,
-        optimizer._distribution_strategy,
-        optimizer,
-        grads_and_vars,
-        learning_rate,
+        _update_all, strategy, optimizer, grads_and_vars, learning_rate
     )
 
 

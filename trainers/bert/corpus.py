@@ -12,6 +12,11 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 _RULE = re.compile(r"^[\s*=\-~^#+]*$")  # reStructuredText underlines
 
 BUILTIN = "builtin:pydoc"
+# Every HELDOUT_EVERY-th help topic is held out for evaluation.
+BUILTIN_TRAIN = "builtin:pydoc/train"
+BUILTIN_HELDOUT = "builtin:pydoc/heldout"
+HELDOUT_EVERY = 10
+_BUILTINS = {BUILTIN: None, BUILTIN_TRAIN: "train", BUILTIN_HELDOUT: "heldout"}
 
 
 def split_sentences(text):
@@ -28,8 +33,8 @@ def expand_patterns(patterns):
     files = []
     for pattern in patterns:
         pattern = pattern.strip()
-        if pattern == BUILTIN:
-            files.append(BUILTIN)
+        if pattern in _BUILTINS:
+            files.append(pattern)
             continue
         matched = sorted(glob.glob(os.path.expanduser(pattern)))
         if not matched:
@@ -43,8 +48,8 @@ def expand_patterns(patterns):
 def read_documents(files):
     """Yields documents (lists of sentences) one at a time, in file order."""
     for name in files:
-        if name == BUILTIN:
-            yield from builtin_documents()
+        if name in _BUILTINS:
+            yield from builtin_documents(_BUILTINS[name])
         else:
             yield from _file_documents(name)
 
@@ -64,12 +69,17 @@ def _file_documents(name):
         yield document
 
 
-def builtin_documents():
+def builtin_documents(split=None):
     """One document per help topic of `pydoc_data.topics` (about 0.5 MB of
-    English prose and code, in every CPython install)."""
+    English prose and code, in every CPython install). `split`: None for
+    all topics, "train" or "heldout" (every HELDOUT_EVERY-th topic)."""
     from pydoc_data.topics import topics
 
-    for key in sorted(topics):
+    for index, key in enumerate(sorted(topics)):
+        if split is not None and (index % HELDOUT_EVERY == HELDOUT_EVERY - 1) != (
+            split == "heldout"
+        ):
+            continue
         document = []
         for paragraph in re.split(r"\n\s*\n", topics[key]):
             lines = [ln for ln in paragraph.splitlines() if not _RULE.match(ln)]

@@ -65,10 +65,11 @@ def read_bert_config(path):
     )
 
 
-def build_pretraining_model(config, max_predictions):
+def build_pretraining_model(config, max_predictions=None):
     """Inputs: token_ids, segment_ids, padding_mask (length L) and
-    masked_lm_positions (P). Outputs: `mlm_logits` (P x vocabulary) and
-    `nsp_logits` (2). The encoder is `model.get_layer("bert_backbone")`."""
+    masked_lm_positions (P; None: any, so phases may differ). Outputs:
+    `mlm_logits` (P x vocabulary) and `nsp_logits` (2). The encoder is
+    `model.get_layer("bert_backbone")`."""
     backbone = keras_hub.models.BertBackbone(
         vocabulary_size=config.vocabulary_size,
         num_layers=config.num_layers,
@@ -101,34 +102,56 @@ def build_pretraining_model(config, max_predictions):
     )
 
 
-def pretraining_losses(outputs, batch):
-    """Masked-LM loss weighted by `masked_lm_weights` (0 for a batch without
-    targets, never NaN), next-sentence loss, and the accuracies."""
+SUMS = ("mlm_loss_sum", "mlm_correct", "mlm_weight", "nsp_loss_sum", "nsp_correct", "sequences")
+
+
+def pretraining_sums(outputs, batch):
+    """Sums over the batch, in SUMS order, so that batches split across
+    micro-batches and replicas add up to the figures of the whole batch:
+    masked-LM loss and hits weighted by `masked_lm_weights`, their total
+    weight, next-sentence loss and hits, and the number of sequences."""
     mlm_logits = ops.cast(outputs["mlm_logits"], "float32")
     nsp_logits = ops.cast(outputs["nsp_logits"], "float32")
     weights = ops.cast(batch["masked_lm_weights"], "float32")
-    per_token = keras.losses.sparse_categorical_crossentropy(
-        batch["masked_lm_ids"], mlm_logits, from_logits=True
-    )
-    total_weight = ops.sum(weights)
-    safe = ops.maximum(total_weight, 1e-6)
-    mlm_loss = ops.sum(per_token * weights) / safe
-    mlm_correct = ops.cast(
-        ops.equal(ops.argmax(mlm_logits, -1), ops.cast(batch["masked_lm_ids"], "int64")),
-        "float32",
-    )
+    mlm_ids = batch["masked_lm_ids"]
+    per_token = keras.losses.sparse_categorical_crossentropy(mlm_ids, mlm_logits, from_logits=True)
+    mlm_hit = ops.cast(ops.equal(ops.argmax(mlm_logits, -1), ops.cast(mlm_ids, "int64")), "float32")
     nsp_labels = batch["next_sentence_labels"]
-    nsp_loss = ops.mean(
-        keras.losses.sparse_categorical_crossentropy(nsp_labels, nsp_logits, from_logits=True)
+    nsp_loss = keras.losses.sparse_categorical_crossentropy(
+        nsp_labels, nsp_logits, from_logits=True
     )
-    nsp_correct = ops.cast(
+    nsp_hit = ops.cast(
         ops.equal(ops.argmax(nsp_logits, -1), ops.cast(nsp_labels, "int64")), "float32"
     )
+    return (
+        ops.sum(per_token * weights),
+        ops.sum(mlm_hit * weights),
+        ops.sum(weights),
+        ops.sum(nsp_loss),
+        ops.sum(nsp_hit),
+        ops.cast(ops.shape(nsp_labels)[0], "float32"),
+    )
+
+
+def losses_from_sums(sums):
+    """Means from `pretraining_sums` (of one batch or added over several):
+    0, never NaN, where a batch has no masked-LM targets."""
+    mlm_loss_sum, mlm_correct, mlm_weight, nsp_loss_sum, nsp_correct, sequences = sums
+    safe_weight = ops.maximum(mlm_weight, 1e-6)
+    sequences = ops.maximum(sequences, 1.0)
+    mlm_loss = mlm_loss_sum / safe_weight
+    nsp_loss = nsp_loss_sum / sequences
     return {
         "loss": mlm_loss + nsp_loss,
         "mlm_loss": mlm_loss,
         "nsp_loss": nsp_loss,
-        "mlm_accuracy": ops.sum(mlm_correct * weights) / safe,
-        "mlm_weight": total_weight,
-        "nsp_accuracy": ops.mean(nsp_correct),
+        "mlm_accuracy": mlm_correct / safe_weight,
+        "mlm_weight": mlm_weight,
+        "nsp_accuracy": nsp_correct / sequences,
     }
+
+
+def pretraining_losses(outputs, batch):
+    """Masked-LM loss weighted by `masked_lm_weights` (0 for a batch without
+    targets, never NaN), next-sentence loss, and the accuracies."""
+    return losses_from_sums(pretraining_sums(outputs, batch))

@@ -1,0 +1,85 @@
+"""Choosing the tf.distribute strategy from the flags, with an error naming
+the setting when the choice cannot work, before any compute."""
+
+import json
+import os
+
+import tensorflow as tf
+
+from trainers.bert.phases import ConfigError
+
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(strategy="auto", tpu=None):
+    """`strategy`: one of STRATEGIES. "auto" picks TPUStrategy when `tpu`
+    is given, MultiWorkerMirroredStrategy when TF_CONFIG names several
+    workers, MirroredStrategy on several GPUs, one device on one GPU, and
+    the default strategy otherwise (one CPU).
+
+    `tpu`: a TPU name or address, or "local" on a TPU VM (and Colab)."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"--strategy={strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    if tpu and strategy not in ("auto", "tpu"):
+        raise ConfigError(f"--tpu={tpu!r} cannot run with --strategy={strategy}")
+    if strategy == "tpu" and not tpu:
+        raise ConfigError("--strategy=tpu needs --tpu (a TPU name, or 'local' on a TPU VM)")
+    workers = _tf_config_workers()
+    if strategy == "multi_worker" and workers == 0:
+        raise ConfigError("--strategy=multi_worker needs TF_CONFIG with a 'cluster' of workers")
+    gpus = tf.config.list_logical_devices("GPU")
+    if strategy == "auto":
+        if tpu:
+            strategy = "tpu"
+        elif workers > 1:
+            strategy = "multi_worker"
+        elif len(gpus) > 1:
+            strategy = "mirrored"
+        elif len(gpus) == 1:
+            strategy = "one_device"
+        else:
+            strategy = "default"
+
+    if strategy == "tpu":
+        return _tpu_strategy(tpu)
+    if strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if strategy == "mirrored":
+        # Every GPU, or every logical CPU where there is no GPU.
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
+    if strategy == "one_device":
+        return tf.distribute.OneDeviceStrategy((gpus or tf.config.list_logical_devices("CPU"))[0])
+    return tf.distribute.get_strategy()
+
+
+def _tf_config_workers():
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    try:
+        cluster = json.loads(raw).get("cluster", {})
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"TF_CONFIG is not valid JSON: {error}") from None
+    return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
+
+
+def _tpu_strategy(tpu):
+    # The resolver reads the address from the environment with tpu="local"
+    # on TPU VMs; a name or grpc:// address reaches a remote TPU (old Colab).
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    if tpu != "local":
+        tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def is_tpu(strategy):
+    return isinstance(strategy, tf.distribute.TPUStrategy)
+
+
+def platform(strategy):
+    """ "tpu", "gpu" or "cpu": where the replicas run."""
+    if is_tpu(strategy):
+        return "tpu"
+    return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"

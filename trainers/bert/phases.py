@@ -1,0 +1,155 @@
+"""Training phases as data: the paper's mixed-batch schedule is a list of
+two phases (sequence length 128 at global batch 65536, then 512 at 32768),
+each warming the learning rate up again from zero.
+
+A phase is gin-configurable under its own scope, e.g.
+
+    phase1/Phase.seq_length = 128
+    phase1/Phase.global_batch_size = 65536
+    ...
+    train.phases = [@phase1/Phase(), @phase2/Phase()]
+"""
+
+import dataclasses
+
+import gin
+
+from lamb_tf import schedules
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """One stage of pretraining.
+
+    Args:
+        seq_length: tokens per sequence (the records' max_seq_length).
+        global_batch_size: sequences per optimizer update, over all replicas.
+        steps: optimizer updates in this phase.
+        peak_learning_rate: the rate reached at the end of the warmup.
+        warmup_steps: linear warmup from 0 at the start of the phase.
+        power: of the polynomial decay to `end_learning_rate` (0.5 in the
+            public LAMB recipe, 1.0 linear).
+        end_learning_rate: the rate at the end of the phase.
+        max_predictions: masked-LM targets per sequence in the records.
+        train_files: comma-separated globs of TFRecord shards, or
+            "builtin:pydoc" for data made from the built-in corpus.
+        eval_files: held-out shards for evaluation (None: no evaluation;
+            with "builtin:pydoc" training data, held-out topics are used).
+        micro_batch_size: sequences per replica per forward pass; when the
+            global batch is larger than replicas x micro batch, gradients of
+            several micro-batches are accumulated into one update.
+            None: the whole per-replica batch in one pass.
+        reset_optimizer: start this phase with fresh optimizer moments (and
+            bias correction from t=1) instead of carrying them over.
+    """
+
+    seq_length: int
+    global_batch_size: int
+    steps: int
+    peak_learning_rate: float
+    warmup_steps: int = 0
+    power: float = 1.0
+    end_learning_rate: float = 0.0
+    max_predictions: int = 20
+    train_files: str = "builtin:pydoc"
+    eval_files: str | None = None
+    micro_batch_size: int | None = None
+    reset_optimizer: bool = False
+
+    def schedule(self):
+        return schedules.WarmupPolynomialDecay(
+            peak_learning_rate=self.peak_learning_rate,
+            total_steps=self.steps,
+            warmup_steps=self.warmup_steps,
+            power=self.power,
+            end_learning_rate=self.end_learning_rate,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How a phase's global batch maps onto the replicas."""
+
+    phase: Phase
+    index: int
+    first_step: int  # global optimizer step at which the phase starts
+    per_replica_batch: int
+    micro_batch: int
+    accumulation_steps: int
+
+    @property
+    def last_step(self):
+        return self.first_step + self.phase.steps
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the setting."""
+
+
+def plan(phases, num_replicas, max_sequence_length):
+    """Checks every phase against the replicas and the model before any
+    compute; returns one `Plan` per phase."""
+    if not phases:
+        raise ConfigError("train.phases is empty: give at least one Phase")
+    plans = []
+    first_step = 0
+    for index, phase in enumerate(phases):
+        where = f"phase {index + 1} (Phase #{index})"
+        _check_phase(phase, where, max_sequence_length)
+        if phase.global_batch_size % num_replicas:
+            raise ConfigError(
+                f"{where}: global_batch_size={phase.global_batch_size} is not divisible by "
+                f"the {num_replicas} replicas"
+            )
+        per_replica = phase.global_batch_size // num_replicas
+        micro = phase.micro_batch_size or per_replica
+        if per_replica % micro:
+            raise ConfigError(
+                f"{where}: the per-replica batch {per_replica} (global_batch_size="
+                f"{phase.global_batch_size} / {num_replicas} replicas) is not divisible by "
+                f"micro_batch_size={micro}"
+            )
+        plans.append(Plan(phase, index, first_step, per_replica, micro, per_replica // micro))
+        first_step += phase.steps
+    return plans
+
+
+def _check_phase(phase, where, max_sequence_length):
+    for name in ("seq_length", "global_batch_size", "steps", "max_predictions"):
+        value = getattr(phase, name)
+        if int(value) != value or value < 1:
+            raise ConfigError(f"{where}: {name} must be an integer >= 1, got {value!r}")
+    if phase.micro_batch_size is not None and phase.micro_batch_size < 1:
+        raise ConfigError(f"{where}: micro_batch_size must be >= 1, got {phase.micro_batch_size}")
+    if not 0 <= phase.warmup_steps <= phase.steps:
+        raise ConfigError(
+            f"{where}: warmup_steps={phase.warmup_steps} must be in [0, steps={phase.steps}]"
+        )
+    if phase.seq_length > max_sequence_length:
+        raise ConfigError(
+            f"{where}: seq_length={phase.seq_length} exceeds the model's "
+            f"max_sequence_length={max_sequence_length}"
+        )
+    if phase.max_predictions > phase.seq_length:
+        raise ConfigError(
+            f"{where}: max_predictions={phase.max_predictions} exceeds "
+            f"seq_length={phase.seq_length}"
+        )
+    try:
+        phase.schedule()
+    except ValueError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def schedule(plans):
+    """The learning rate over global steps: each phase warms up again."""
+    return schedules.MultiPhaseSchedule([p.phase.schedule() for p in plans])
+
+
+def plan_at(plans, step):
+    """The phase a global step belongs to (the last one once all are done)."""
+    for p in plans:
+        if step < p.last_step:
+            return p
+    return plans[-1]

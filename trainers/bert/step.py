@@ -1,0 +1,185 @@
+"""The train and evaluation steps under a tf.distribute strategy.
+
+One call of the train step is one optimizer update of the global batch:
+
+1. each replica sums the masked-LM weights and sequences of its part of the
+   batch; one small all-reduce gives the global totals, so every micro-batch
+   loss is normalised by the whole batch (k accumulated micro-batches then
+   give exactly the gradient of one batch k times the size);
+2. each replica accumulates the gradients of its k micro-batches (one
+   XLA-compiled loop);
+3. one all-reduce sums gradients and metric sums over the replicas;
+4. the global gradient norm is taken (after the all-reduce, so clipping
+   sees the norm of the global batch, not of one replica's share), the
+   gradients are clipped, and a step whose gradients are not finite is
+   skipped;
+5. `lamb_tf` optimizers apply the reduced gradients in cross-replica
+   context (`merge_call`), so no second all-reduce runs. Keras' built-in
+   optimizers always all-reduce inside `apply`; on several replicas they get
+   the reduced gradients divided by the replica count (the sum is then the
+   same), at the cost of a second all-reduce.
+"""
+
+import tensorflow as tf
+
+from lamb_tf.layerwise import LayerwiseOptimizer
+from trainers.bert import model as model_lib
+from trainers.bert.loss_scale import NoLossScale
+
+INPUTS = ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")
+SUM = tf.distribute.ReduceOp.SUM
+
+
+class Steps:
+    """`train(iterator, num_steps)` and `evaluate(iterator, num_steps)`,
+    each one `tf.function` looping on the device for `num_steps` steps
+    (several steps per host call), returning figures summed over them.
+
+    Args:
+        model, optimizer: built under `strategy.scope()`.
+        step: the global update counter (an int64 variable); advanced by
+            each update that is applied.
+        accumulation_steps: micro-batches per replica per update.
+        clip_norm: global gradient-norm clipping before the optimizer
+            (None: off).
+        loss_scale: a `DynamicLossScale` for float16, else `NoLossScale()`.
+        jit_compile: XLA-compile the forward and backward passes.
+    """
+
+    def __init__(
+        self,
+        model,
+        optimizer,
+        strategy,
+        step,
+        accumulation_steps=1,
+        clip_norm=None,
+        loss_scale=None,
+        jit_compile=True,
+    ):
+        self.model = model
+        self.optimizer = optimizer
+        self.strategy = strategy
+        self.step = step
+        self.accumulation_steps = int(accumulation_steps)
+        self.clip_norm = clip_norm
+        self.loss_scale = loss_scale or NoLossScale()
+        self._gradients = tf.function(self._micro_batch_gradients, jit_compile=jit_compile)
+        self._forward = tf.function(self._forward_sums, jit_compile=jit_compile)
+        self.train = tf.function(self._train_loop)
+        self.evaluate = tf.function(self._eval_loop)
+
+    # ------------------------------------------------------------- training
+
+    def _train_loop(self, iterator, num_steps):
+        """Returns (metric sums over applied steps, last gradient norm,
+        number of skipped non-finite steps)."""
+        sums = tf.zeros([len(model_lib.SUMS)])
+        norm = tf.constant(0.0)
+        skipped = tf.constant(0, tf.int64)
+        for _ in tf.range(num_steps):
+            step_sums, norm, finite = self._local(
+                self.strategy.run(self._replica_step, args=(next(iterator),))
+            )
+            sums += tf.where(finite, step_sums, 0.0)
+            skipped += tf.cast(~finite, tf.int64)
+        return sums, norm, skipped
+
+    def _replica_step(self, batch):
+        context = tf.distribute.get_replica_context()
+        local_totals = tf.stack(
+            [
+                tf.reduce_sum(tf.cast(batch["masked_lm_weights"], tf.float32)),
+                tf.cast(tf.shape(batch["next_sentence_labels"])[0], tf.float32),
+            ]
+        )
+        totals = tf.maximum(context.all_reduce(SUM, local_totals), [1e-6, 1.0])
+        grads, sums = self._gradients(batch, totals, self.loss_scale.scale)
+        reduced = context.all_reduce(SUM, [*grads, sums])
+        grads, sums = reduced[:-1], reduced[-1]
+        # Norm of the unscaled gradients; clipping the scaled ones at
+        # clip_norm x scale is clipping the unscaled ones at clip_norm.
+        scaled_norm = tf.linalg.global_norm(grads)
+        norm = scaled_norm / self.loss_scale.scale
+        finite = tf.math.is_finite(scaled_norm) & tf.reduce_all(tf.math.is_finite(sums))
+        if self.clip_norm is not None:
+            grads, _ = tf.clip_by_global_norm(
+                grads, self.clip_norm * self.loss_scale.scale, use_norm=scaled_norm
+            )
+        if (
+            isinstance(self.optimizer, LayerwiseOptimizer)
+            or self.strategy.num_replicas_in_sync == 1
+        ):
+            context.merge_call(self._apply, args=(grads, finite))
+        else:
+            replicas = self.strategy.num_replicas_in_sync
+            tf.cond(finite, lambda: self._update([g / replicas for g in grads]), lambda: False)
+            context.merge_call(lambda _, finite: self.loss_scale.update(finite), args=(finite,))
+        return sums, norm, finite
+
+    def _micro_batch_gradients(self, batch, totals, scale):
+        """Per replica: gradients of (loss of this replica's part of the
+        batch, normalised by the global totals) x scale, summed over the
+        micro-batches, and the metric sums."""
+        variables = self.model.trainable_variables
+        k = self.accumulation_steps
+
+        def one(micro):
+            with tf.GradientTape() as tape:
+                outputs = self.model({n: micro[n] for n in INPUTS}, training=True)
+                sums = tf.stack(model_lib.pretraining_sums(outputs, micro))
+                loss = sums[0] / totals[0] + sums[3] / totals[1]
+                scaled = loss * scale
+            grads = tape.gradient(scaled, variables)
+            grads = [
+                tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
+                for g, v in zip(grads, variables)
+            ]
+            return grads, sums
+
+        if k == 1:
+            return one(batch)
+        micro = {n: tf.reshape(t, [k, -1, *t.shape[1:]]) for n, t in batch.items()}
+
+        def body(i, grads, sums):
+            new_grads, new_sums = one({n: t[i] for n, t in micro.items()})
+            return i + 1, [a + b for a, b in zip(grads, new_grads)], sums + new_sums
+
+        zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
+        _, grads, sums = tf.while_loop(
+            lambda i, *_: i < k, body, (0, zeros, tf.zeros([len(model_lib.SUMS)]))
+        )
+        return grads, sums
+
+    def _apply(self, strategy, grads, finite):
+        """Cross-replica context: the gradients are already summed."""
+        finite = self._local(finite)
+        tf.cond(finite, lambda: self._update(grads), lambda: False)
+        self.loss_scale.update(finite)
+
+    def _update(self, grads):
+        self.optimizer.apply(grads, self.model.trainable_variables)
+        self.step.assign_add(1)
+        return True
+
+    # ------------------------------------------------------------ evaluation
+
+    def _eval_loop(self, iterator, num_steps):
+        sums = tf.zeros([len(model_lib.SUMS)])
+        for _ in tf.range(num_steps):
+            sums += self._local(self.strategy.run(self._eval_replica, args=(next(iterator),)))
+        return sums
+
+    def _eval_replica(self, batch):
+        sums = self._forward(batch)
+        return tf.distribute.get_replica_context().all_reduce(SUM, sums)
+
+    def _forward_sums(self, batch):
+        outputs = self.model({n: batch[n] for n in INPUTS}, training=False)
+        return tf.stack(model_lib.pretraining_sums(outputs, batch))
+
+    def _local(self, values):
+        """A value every replica holds identically (after all-reduce)."""
+        return tf.nest.map_structure(
+            lambda v: self.strategy.experimental_local_results(v)[0], values
+        )

@@ -1,0 +1,385 @@
+"""`train(...)`: the BERT pretraining job.
+
+Checks the whole configuration and the data of every phase before any
+compute, builds the model and optimizer under the strategy, resumes from the
+newest checkpoint, runs the phases one after the other (the learning rate
+warms up again at each phase start; optimizer moments carry over unless a
+phase resets them), evaluates, checkpoints, and exports the encoder.
+"""
+
+import contextlib
+import dataclasses
+import functools
+import os
+import time
+
+import gin
+import keras
+import numpy as np
+import tensorflow as tf
+
+import lamb_tf
+from lamb_tf.layerwise import LayerwiseOptimizer
+from trainers.bert import builtin_data, checkpoints, corpus, data, flops
+from trainers.bert import model as model_lib
+from trainers.bert import phases as phases_lib
+from trainers.bert import step as step_lib
+from trainers.bert.loss_scale import DynamicLossScale, NoLossScale
+from trainers.bert.phases import ConfigError
+from trainers.bert.progress import Progress
+from trainers.bert.vocab import Vocabulary
+
+# Optimizers a gin file may name: `train.optimizer = @lamb_tf.LAMB`, with
+# their constructor arguments as keys (`lamb_tf.LAMB.weight_decay = 0.01`).
+for _optimizer, _module in (
+    (lamb_tf.LAMB, "lamb_tf"),
+    (lamb_tf.LARS, "lamb_tf"),
+    (keras.optimizers.AdamW, "keras.optimizers"),
+    (keras.optimizers.Lamb, "keras.optimizers"),
+):
+    gin.external_configurable(_optimizer, module=_module)
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# The public BERT/LAMB recipe: no weight decay on LayerNorm and biases.
+DEFAULT_OPTIMIZER = functools.partial(
+    lamb_tf.LAMB, weight_decay=0.01, exclude_from_weight_decay=["layer_norm", "bias"]
+)
+
+
+@gin.configurable(denylist=["model_dir", "strategy"])
+def train(
+    model_dir,
+    phases=gin.REQUIRED,
+    strategy=None,
+    model="tiny",
+    model_overrides=None,
+    optimizer=DEFAULT_OPTIMIZER,
+    clip_norm=1.0,
+    precision="float32",
+    jit_compile=True,
+    steps_per_loop=10,
+    checkpoint_every=100,
+    keep_checkpoints=3,
+    eval_every=None,
+    eval_steps=10,
+    target_mlm_accuracy=None,
+    vocab_file=None,
+    data_dir=None,
+    seed=0,
+    peak_flops=None,
+    export=True,
+    tensorboard=True,
+):
+    """Pretrains BERT through `phases`; returns a summary dict.
+
+    Args:
+        model_dir: checkpoints, logs, the operative gin config and the
+            exported encoder go here; a run restarted on the same
+            `model_dir` resumes from its newest checkpoint.
+        phases: a list of `trainers.bert.phases.Phase`.
+        strategy: a `tf.distribute.Strategy` (default: the default one).
+        model: a preset name from `model.PRESETS` or a `bert_config.json`.
+        model_overrides: dict of `BertConfig` fields to change (e.g.
+            `{"dropout": 0.0}`).
+        optimizer: called as `optimizer(learning_rate=...)`; the rate is the
+            phases' schedule over global steps.
+        clip_norm: global gradient-norm clipping of the all-reduced
+            gradients (the recipe's 1.0); None: off.
+        precision: "float32", "mixed_bfloat16" (TPU, CPU) or
+            "mixed_float16" (GPU; with dynamic loss scaling).
+        jit_compile: XLA-compile the forward and backward passes.
+        steps_per_loop: updates per host call (and per progress line).
+        checkpoint_every: save every this many global steps (and at each
+            phase end); None: at phase ends only.
+        eval_every: evaluate every this many steps (and at each phase end)
+            on the phase's `eval_files`; None: at phase ends only.
+        eval_steps: batches per evaluation.
+        target_mlm_accuracy: stop once an evaluation reaches it (MLPerf
+            stops at 0.720).
+        vocab_file: the vocabulary of the data (checked against its
+            manifest, sets the model's vocabulary size, exported with the
+            encoder). Built-in data brings its own.
+        data_dir: where built-in data is made (default model_dir/data).
+        seed: of the initial weights, dropout and input shuffling.
+        peak_flops: the machine's peak FLOP/s for MFU; None: measured
+            with a matmul on CPU/GPU, not shown on TPU.
+        export: write the final encoder as a keras-hub preset.
+        tensorboard: write TensorBoard summaries.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    _check_settings(precision, steps_per_loop, checkpoint_every, eval_every, eval_steps)
+    os.makedirs(model_dir, exist_ok=True)
+
+    # Everything that can be wrong is checked before any compute.
+    if any(p.train_files == corpus.BUILTIN for p in phases):
+        data_dir = data_dir or os.path.join(model_dir, "data")
+        vocab_file = builtin_data.vocab_file(data_dir)
+    config = _bert_config(model, model_overrides, vocab_file)
+    plans = phases_lib.plan(phases, strategy.num_replicas_in_sync, config.max_sequence_length)
+    inputs = [_phase_data(plan.phase, data_dir, vocab_file, eval_steps) for plan in plans]
+
+    keras.utils.set_random_seed(seed)
+    with _dtype_policy(precision), strategy.scope():
+        net = model_lib.build_pretraining_model(config)
+        step = _counter("step")
+        phase_index = _counter("phase")
+        schedule = phases_lib.schedule(plans)
+        opt = optimizer(learning_rate=lambda: schedule(step))
+        opt.build(net.trainable_variables)
+        loss_scale = DynamicLossScale() if precision == "mixed_float16" else NoLossScale()
+    extra = {"loss_scale": loss_scale} if isinstance(loss_scale, DynamicLossScale) else {}
+    checkpointer = checkpoints.Checkpointer(
+        model_dir, net, opt, step, phase_index, extra, max_to_keep=keep_checkpoints
+    )
+    with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
+        f.write(gin.operative_config_str())
+
+    progress = Progress(model_dir, len(plans), tensorboard=tensorboard)
+    progress.message(
+        f"BERT {config.num_layers} layers x {config.hidden_dim}, "
+        f"{net.count_params():,} parameters, vocabulary {config.vocabulary_size}, "
+        f"{type(opt).__name__}, {precision}, {strategy.num_replicas_in_sync} replica(s) "
+        f"({type(strategy).__name__}), model_dir {model_dir}"
+    )
+    if peak_flops is None and not isinstance(strategy, tf.distribute.TPUStrategy):
+        peak_flops = flops.measure_peak_flops("float32" if precision == "float32" else "bfloat16")
+        progress.message(f"measured matmul peak: {peak_flops / 1e9:.0f} GFLOP/s")
+
+    run = _Run(strategy, net, opt, step, schedule, config, progress, checkpointer, peak_flops)
+    run.every = {"steps_per_loop": steps_per_loop, "checkpoint": checkpoint_every}
+    run.every.update(eval=eval_every, eval_steps=eval_steps, target=target_mlm_accuracy)
+    latest = checkpointer.latest()
+    if latest:
+        progress.message(f"resuming from {latest[0]} (phase {latest[2] + 1}, step {latest[1]})")
+    summary = {"stopped_early": False, "eval": None, "train": None}
+    try:
+        for plan, (train_files, eval_files, names) in zip(plans, inputs):
+            if latest is not None and latest[1] >= plan.last_step:
+                continue
+            iterator = iter(_distributed(strategy, plan, train_files, names, seed, shuffle=True))
+            checkpointer.track_iterator(iterator)
+            if latest is not None:
+                checkpointer.restore(latest[0], with_iterator=latest[2] == plan.index)
+                latest = None
+            phase_index.assign(plan.index)
+            if plan.phase.reset_optimizer and int(step) == plan.first_step:
+                _reset(opt)
+            steps = step_lib.Steps(
+                net,
+                opt,
+                strategy,
+                step,
+                plan.accumulation_steps,
+                clip_norm,
+                loss_scale,
+                jit_compile,
+            )
+            summary.update(run.phase(plan, steps, iterator, eval_files, names))
+            if summary["stopped_early"]:
+                break
+        if export:
+            summary["encoder"] = checkpoints.export_encoder(
+                model_dir, net.get_layer("bert_backbone"), vocab_file
+            )
+            progress.message(f"encoder exported to {summary['encoder']}")
+    finally:
+        progress.close()
+    summary.update(step=int(step), model=net, optimizer=opt)
+    return summary
+
+
+class _Run:
+    """The state one job's phases share; `every` holds the loop settings."""
+
+    def __init__(self, strategy, net, opt, step, schedule, config, progress, checkpointer, peak):
+        self.strategy, self.net, self.opt, self.step = strategy, net, opt, step
+        self.schedule, self.config, self.progress = schedule, config, progress
+        self.checkpointer, self.peak_flops = checkpointer, peak
+        self.every = {}
+
+    def phase(self, plan, steps, iterator, eval_files, names):
+        """Runs `plan`'s phase from the current step to its end (or to the
+        target accuracy); returns the last figures."""
+        every = self.every
+        current = int(self.step)
+        self.progress.start_phase(plan, current)
+        result = {"stopped_early": False}
+        while current < plan.last_step:
+            n = min(
+                every["steps_per_loop"],
+                plan.last_step - current,
+                _to_next(current, every["checkpoint"]),
+                _to_next(current, every["eval"]),
+            )
+            result["train"] = self._train(plan, steps, iterator, n)
+            current = int(self.step)
+            at_end = current >= plan.last_step
+            if at_end or _due(current, every["checkpoint"]):
+                self.progress.message(f"checkpoint {self.checkpointer.save()}")
+            if eval_files and (at_end or _due(current, every["eval"])):
+                result["eval"] = self.evaluate(plan, steps, eval_files, names)
+                accuracy = result["eval"]["mlm_accuracy"]
+                if every["target"] is not None and accuracy >= every["target"]:
+                    self.progress.message(
+                        f"target masked-LM accuracy {every['target']} reached "
+                        f"({accuracy:.4f}) at step {current}: stopping"
+                    )
+                    if not at_end:
+                        self.progress.message(f"checkpoint {self.checkpointer.save()}")
+                    result["stopped_early"] = True
+                    break
+        return result
+
+    def _train(self, plan, steps, iterator, n):
+        phase = plan.phase
+        start = time.perf_counter()
+        sums, norm, skipped = steps.train(iterator, tf.constant(n, tf.int64))
+        figures = _figures(sums)
+        seconds = time.perf_counter() - start
+        current = int(self.step)
+        sequences_per_second = n * phase.global_batch_size / seconds
+        sequence_flops = flops.training_flops_per_sequence(
+            self.config, phase.seq_length, phase.max_predictions
+        )
+        figures.update(
+            learning_rate=float(self.schedule(current - 1)),
+            gradient_norm=float(norm),
+            sequences_per_second=sequences_per_second,
+            tokens_per_second=sequences_per_second * phase.seq_length,
+            mfu=sequence_flops * sequences_per_second / self.peak_flops
+            if self.peak_flops
+            else None,
+            skipped=int(skipped),
+        )
+        trust_ratios = None
+        if isinstance(self.opt, LayerwiseOptimizer):
+            trust_ratios = np.asarray(self.opt.trust_ratio_tensor)
+        self.progress.train(plan, current, figures, trust_ratios)
+        return figures
+
+    def evaluate(self, plan, steps, eval_files, names):
+        eval_steps = tf.constant(self.every["eval_steps"], tf.int64)
+        dataset = _distributed(
+            self.strategy, plan, eval_files, names, seed=0, shuffle=False, micro=True
+        )
+        figures = _figures(steps.evaluate(iter(dataset), eval_steps))
+        self.progress.evaluate(plan, int(self.step), figures)
+        return figures
+
+
+def _figures(sums):
+    return {k: float(v) for k, v in model_lib.losses_from_sums(sums).items()}
+
+
+def _distributed(strategy, plan, files, names, seed, shuffle, micro=False):
+    phase = plan.phase
+    batch = plan.micro_batch if micro else plan.per_replica_batch
+
+    def dataset(context):
+        return data.make_dataset(
+            files,
+            phase.seq_length,
+            phase.max_predictions,
+            batch,
+            names=names,
+            input_context=context,
+            shuffle=shuffle,
+            seed=seed + plan.index,
+        )
+
+    return strategy.distribute_datasets_from_function(dataset)
+
+
+def _phase_data(phase, data_dir, vocab_file, eval_steps):
+    """(training files, held-out files or None, feature names), checked."""
+    train_pattern, eval_pattern = phase.train_files, phase.eval_files
+    if train_pattern == corpus.BUILTIN:
+        train_pattern, builtin_eval = builtin_data.shards(
+            data_dir, phase.seq_length, phase.max_predictions
+        )
+        eval_pattern = eval_pattern or builtin_eval
+    train_files = data.match_files(train_pattern)
+    names = data.validate(train_files, phase.seq_length, phase.max_predictions, vocab_file)
+    eval_files = None
+    if eval_pattern:
+        eval_files = data.match_files(eval_pattern)
+        eval_names = data.validate(eval_files, phase.seq_length, phase.max_predictions, vocab_file)
+        if eval_names != names:
+            raise data.DataError(f"{eval_pattern}: other feature names than {train_pattern}")
+    return train_files, eval_files, names
+
+
+def _bert_config(model, overrides, vocab_file):
+    if model in model_lib.PRESETS:
+        config = model_lib.preset(model)
+    elif os.path.exists(model):
+        config = model_lib.read_bert_config(model)
+    else:
+        raise ConfigError(
+            f"train.model={model!r} is neither a preset ({', '.join(model_lib.PRESETS)}) "
+            "nor an existing bert_config.json"
+        )
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(config)}
+    if unknown:
+        raise ConfigError(f"train.model_overrides: unknown fields {sorted(unknown)}")
+    if vocab_file:
+        size = len(Vocabulary(vocab_file))
+        given = overrides.get("vocabulary_size")
+        if given is not None and given != size:
+            raise ConfigError(
+                f"train.model_overrides vocabulary_size={given} but {vocab_file} holds {size}"
+            )
+        if model not in model_lib.PRESETS and config.vocabulary_size != size:
+            raise ConfigError(f"{model}: vocab_size {config.vocabulary_size}, {vocab_file}: {size}")
+        overrides["vocabulary_size"] = size
+    return dataclasses.replace(config, **overrides)
+
+
+def _check_settings(precision, steps_per_loop, checkpoint_every, eval_every, eval_steps):
+    if precision not in PRECISIONS:
+        raise ConfigError(f"train.precision={precision!r}: choose one of {PRECISIONS}")
+    for name, value, optional in (
+        ("steps_per_loop", steps_per_loop, False),
+        ("checkpoint_every", checkpoint_every, True),
+        ("eval_every", eval_every, True),
+        ("eval_steps", eval_steps, False),
+    ):
+        if (value is None and not optional) or (
+            value is not None and (int(value) != value or value < 1)
+        ):
+            raise ConfigError(f"train.{name} must be an integer >= 1, got {value!r}")
+
+
+@contextlib.contextmanager
+def _dtype_policy(precision):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _counter(name):
+    return tf.Variable(
+        0,
+        dtype=tf.int64,
+        trainable=False,
+        name=name,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
+def _reset(optimizer):
+    """Fresh moments and iteration count (so bias correction restarts)."""
+    for variable in optimizer.variables:
+        variable.assign(tf.zeros(variable.shape, variable.dtype))
+
+
+def _due(current, every):
+    return bool(every) and current % every == 0
+
+
+def _to_next(current, every):
+    return every - current % every if every else float("inf")
