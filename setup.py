@@ -31,6 +31,7 @@ setup(
     entry_points={
         "console_scripts": [
             "bert-create-pretraining-data=trainers.bert.create_data:run",
+            "bert-pretrain=trainers.bert.main:run",
         ],
     },
     extras_require={

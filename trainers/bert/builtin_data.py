@@ -28,7 +28,7 @@ def shards(data_dir, seq_length, max_predictions, dupe_factor=5, seed=12345):
     patterns = []
     for split, source, dupes in (
         ("train", corpus.BUILTIN_TRAIN, dupe_factor),
-        ("heldout", corpus.BUILTIN_HELDOUT, 1),
+        ("heldout", corpus.BUILTIN_HELDOUT, dupe_factor),
     ):
         output = os.path.join(folder, split)
         if records.read_manifest(output) is None:

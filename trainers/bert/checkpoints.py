@@ -47,7 +47,7 @@ class Checkpointer:
         """Restores everything; the iterator only if `with_iterator` (it
         was saved for the phase now starting)."""
         checkpoint = self._manager.checkpoint
-        if not with_iterator and "iterator" in self.objects:
+        if not with_iterator:
             checkpoint = tf.train.Checkpoint(**self.objects)
         status = checkpoint.restore(path)
         if with_iterator:

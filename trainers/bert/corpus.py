@@ -15,7 +15,7 @@ BUILTIN = "builtin:pydoc"
 # Every HELDOUT_EVERY-th help topic is held out for evaluation.
 BUILTIN_TRAIN = "builtin:pydoc/train"
 BUILTIN_HELDOUT = "builtin:pydoc/heldout"
-HELDOUT_EVERY = 10
+HELDOUT_EVERY = 5
 _BUILTINS = {BUILTIN: None, BUILTIN_TRAIN: "train", BUILTIN_HELDOUT: "heldout"}
 
 

@@ -13,9 +13,10 @@ One call of the train step is one optimizer update of the global batch:
    sees the norm of the global batch, not of one replica's share), the
    gradients are clipped, and a step whose gradients are not finite is
    skipped;
-5. `lamb_tf` optimizers apply the reduced gradients in cross-replica
-   context (`merge_call`), so no second all-reduce runs. Keras' built-in
-   optimizers always all-reduce inside `apply`; on several replicas they get
+5. in cross-replica context (`merge_call`), the update is applied only if
+   the step is finite: `lamb_tf` optimizers take the reduced gradients there,
+   so no second all-reduce runs. Keras' built-in optimizers always
+   all-reduce inside `apply`; they are called back in replica context with
    the reduced gradients divided by the replica count (the sum is then the
    same), at the cost of a second all-reduce.
 """
@@ -106,15 +107,7 @@ class Steps:
             grads, _ = tf.clip_by_global_norm(
                 grads, self.clip_norm * self.loss_scale.scale, use_norm=scaled_norm
             )
-        if (
-            isinstance(self.optimizer, LayerwiseOptimizer)
-            or self.strategy.num_replicas_in_sync == 1
-        ):
-            context.merge_call(self._apply, args=(grads, finite))
-        else:
-            replicas = self.strategy.num_replicas_in_sync
-            tf.cond(finite, lambda: self._update([g / replicas for g in grads]), lambda: False)
-            context.merge_call(lambda _, finite: self.loss_scale.update(finite), args=(finite,))
+        context.merge_call(self._apply, args=(grads, finite))
         return sums, norm, finite
 
     def _micro_batch_gradients(self, batch, totals, scale):
@@ -154,11 +147,20 @@ class Steps:
     def _apply(self, strategy, grads, finite):
         """Cross-replica context: the gradients are already summed."""
         finite = self._local(finite)
-        tf.cond(finite, lambda: self._update(grads), lambda: False)
+        tf.cond(finite, lambda: self._update(strategy, grads), lambda: False)
         self.loss_scale.update(finite)
 
-    def _update(self, grads):
-        self.optimizer.apply(grads, self.model.trainable_variables)
+    def _update(self, strategy, grads):
+        variables = self.model.trainable_variables
+        if isinstance(self.optimizer, LayerwiseOptimizer):
+            self.optimizer.apply(grads, variables)
+        else:
+            # Back in replica context, where Keras all-reduces again.
+            replicas = strategy.num_replicas_in_sync
+            strategy.extended.call_for_each_replica(
+                lambda grads: self.optimizer.apply([g / replicas for g in grads], variables),
+                args=(grads,),
+            )
         self.step.assign_add(1)
         return True
 

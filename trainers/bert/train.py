@@ -162,7 +162,7 @@ def train(
                 checkpointer.restore(latest[0], with_iterator=latest[2] == plan.index)
                 latest = None
             phase_index.assign(plan.index)
-            if plan.phase.reset_optimizer and int(step) == plan.first_step:
+            if plan.phase.reset_optimizer and int(step.numpy()) == plan.first_step:
                 _reset(opt)
             steps = step_lib.Steps(
                 net,
@@ -184,7 +184,7 @@ def train(
             progress.message(f"encoder exported to {summary['encoder']}")
     finally:
         progress.close()
-    summary.update(step=int(step), model=net, optimizer=opt)
+    summary.update(step=int(step.numpy()), model=net, optimizer=opt)
     return summary
 
 
@@ -201,7 +201,7 @@ class _Run:
         """Runs `plan`'s phase from the current step to its end (or to the
         target accuracy); returns the last figures."""
         every = self.every
-        current = int(self.step)
+        current = int(self.step.numpy())
         self.progress.start_phase(plan, current)
         result = {"stopped_early": False}
         while current < plan.last_step:
@@ -212,7 +212,7 @@ class _Run:
                 _to_next(current, every["eval"]),
             )
             result["train"] = self._train(plan, steps, iterator, n)
-            current = int(self.step)
+            current = int(self.step.numpy())
             at_end = current >= plan.last_step
             if at_end or _due(current, every["checkpoint"]):
                 self.progress.message(f"checkpoint {self.checkpointer.save()}")
@@ -236,7 +236,7 @@ class _Run:
         sums, norm, skipped = steps.train(iterator, tf.constant(n, tf.int64))
         figures = _figures(sums)
         seconds = time.perf_counter() - start
-        current = int(self.step)
+        current = int(self.step.numpy())
         sequences_per_second = n * phase.global_batch_size / seconds
         sequence_flops = flops.training_flops_per_sequence(
             self.config, phase.seq_length, phase.max_predictions
@@ -263,7 +263,7 @@ class _Run:
             self.strategy, plan, eval_files, names, seed=0, shuffle=False, micro=True
         )
         figures = _figures(steps.evaluate(iter(dataset), eval_steps))
-        self.progress.evaluate(plan, int(self.step), figures)
+        self.progress.evaluate(plan, int(self.step.numpy()), figures)
         return figures
 
 

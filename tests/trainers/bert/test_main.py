@@ -1,0 +1,62 @@
+"""The entry point: gin files and flags, as a user runs it."""
+
+import os
+
+import pytest
+
+from tests.tools.run import ROOT, run_process
+
+
+def test_tiny_cpu_config_runs_both_phases(tmp_path):
+    # The README's main job, shortened by bindings on the command line.
+    stdout = run_process(
+        "-m",
+        "trainers.bert.main",
+        "--gin_file=gin_configs/tiny_cpu.gin",
+        "--gin_param=phase1/Phase.steps = 4",
+        "--gin_param=phase1/Phase.warmup_steps = 2",
+        "--gin_param=phase2/Phase.steps = 2",
+        "--gin_param=phase2/Phase.warmup_steps = 1",
+        "--gin_param=train.steps_per_loop = 2",
+        "--gin_param=train.eval_steps = 1",
+        f"--model_dir={tmp_path}",
+    )
+    assert "phase 1 [####################] 4/4" in stdout
+    assert "phase 2 [####################] 2/2" in stdout
+    assert "encoder exported" in stdout
+    operative = (tmp_path / "operative_config.gin").read_text()
+    assert "LAMB.weight_decay = 0.01" in operative
+    assert "--gin_file=gin_configs/tiny_cpu.gin" in (tmp_path / "flags.txt").read_text()
+
+
+@pytest.mark.parametrize("config", sorted(os.listdir(ROOT / "gin_configs")))
+def test_every_config_parses_and_opens_with_its_command(config):
+    import gin
+
+    from trainers.bert import train  # noqa: F401  (registers the configurables)
+
+    text = (ROOT / "gin_configs" / config).read_text()
+    assert "python -m trainers.bert.main" in text.split("\n\n")[0]
+    gin.clear_config()
+    try:
+        gin.parse_config_file(str(ROOT / "gin_configs" / config))
+        phases = gin.query_parameter("train.phases")
+        assert len(phases) == 2
+    finally:
+        gin.clear_config()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--gin_param=train.stepz_per_loop = 2"], "stepz_per_loop"),
+        (["--gin_file=missing.gin"], "--gin_file=missing.gin does not exist"),
+        (["--gin_file=gin_configs/tiny_cpu.gin", "--tpu=local", "--strategy=mirrored"], "--tpu"),
+    ],
+)
+def test_bad_flags_and_bindings_fail_with_a_message(tmp_path, args, message):
+    stderr = run_process(
+        "-m", "trainers.bert.main", *args, f"--model_dir={tmp_path}", expect_failure=True
+    )
+    assert message in stderr
+    assert not (tmp_path / "checkpoints").exists()

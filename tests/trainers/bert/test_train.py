@@ -1,0 +1,186 @@
+"""The trainer end to end on tiny models: both phases in one job, the
+learning rate re-warming at the boundary, moments carried over or reset,
+exact resume mid-phase, the exported encoder, errors before training."""
+
+import json
+import os
+import shutil
+
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trainers.bert import checkpoints, train
+from trainers.bert.data import DataError
+from trainers.bert.phases import ConfigError, Phase
+
+NO_DROPOUT = {"dropout": 0.0}
+
+
+def _phases(reset_optimizer=False, **overrides):
+    first = dict(seq_length=32, max_predictions=5, global_batch_size=8, steps=6)
+    first.update(warmup_steps=2, peak_learning_rate=1e-2, micro_batch_size=4)
+    second = dict(seq_length=64, max_predictions=10, global_batch_size=4, steps=4)
+    second.update(warmup_steps=2, peak_learning_rate=5e-3, reset_optimizer=reset_optimizer)
+    first.update(overrides)
+    return [Phase(**first), Phase(**second)]
+
+
+def _train(model_dir, data_dir, phases=None, **kwargs):
+    settings = dict(
+        phases=phases or _phases(),
+        model_overrides=NO_DROPOUT,
+        steps_per_loop=2,
+        checkpoint_every=2,
+        keep_checkpoints=10,
+        eval_steps=2,
+        data_dir=data_dir,
+        peak_flops=1e11,
+    )
+    settings.update(kwargs)
+    return train.train(str(model_dir), **settings)
+
+
+def _weights(result):
+    return [v.numpy() for v in result["model"].weights]
+
+
+def _log(model_dir):
+    with open(os.path.join(model_dir, "log.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, builtin_data_dir):
+    model_dir = tmp_path_factory.mktemp("full")
+    return model_dir, _train(model_dir, builtin_data_dir)
+
+
+def test_both_phases_run_and_the_learning_rate_warms_up_again(full_run):
+    model_dir, result = full_run
+    assert result["step"] == 10
+    assert int(result["optimizer"].iterations.numpy()) == 10  # moments carried over
+    train_log = [r for r in _log(model_dir) if r["kind"] == "train"]
+    rates = {r["step"]: r["learning_rate"] for r in train_log}
+    # Steps 1-2 warm up phase 1; step 7 is the first of phase 2, warming again.
+    assert rates[2] == pytest.approx(1e-2 * 1 / 2)
+    assert rates[6] < rates[4] < 1e-2
+    assert rates[8] == pytest.approx(5e-3 * 1 / 2)
+    assert [r["phase"] for r in train_log] == [1, 1, 1, 2, 2]
+    evals = [r for r in _log(model_dir) if r["kind"] == "eval"]
+    assert [(r["phase"], r["step"]) for r in evals] == [(1, 6), (2, 10)]
+    for record in train_log:
+        assert np.isfinite(record["loss"]) and record["tokens_per_second"] > 0
+        assert 0 < record["trust_ratio_min"] <= record["trust_ratio_max"]
+        assert 0 < record["mfu"] < 1
+    assert os.path.exists(os.path.join(model_dir, "operative_config.gin"))
+    assert os.listdir(os.path.join(model_dir, "tensorboard", "train"))
+
+
+def test_reset_switch_restarts_the_optimizer_at_phase_two(tmp_path, builtin_data_dir, full_run):
+    result = _train(tmp_path, builtin_data_dir, _phases(reset_optimizer=True))
+    assert int(result["optimizer"].iterations.numpy()) == 4  # bias correction from t=1
+    carried = _weights(full_run[1])
+    assert max(float(np.abs(a - b).max()) for a, b in zip(_weights(result), carried)) > 1e-4
+
+
+@pytest.mark.parametrize("resume_step", [4, 6, 8])  # mid phase 1, boundary, mid phase 2
+def test_resume_gives_the_weights_of_an_uninterrupted_run(
+    tmp_path, builtin_data_dir, full_run, resume_step
+):
+    source, uninterrupted = full_run
+    # A job that stopped after `resume_step`: only the checkpoints up to it.
+    target = tmp_path / "stopped"
+    shutil.copytree(source / checkpoints.CHECKPOINTS, target / checkpoints.CHECKPOINTS)
+    folder = target / checkpoints.CHECKPOINTS
+    kept = [str(folder / f"ckpt-{s}") for s in range(2, resume_step + 1, 2)]
+    tf.compat.v1.train.update_checkpoint_state(
+        str(folder), kept[-1], all_model_checkpoint_paths=kept
+    )
+    for later in range(resume_step + 2, 11, 2):
+        for path in folder.glob(f"ckpt-{later}.*"):
+            path.unlink()
+    resumed = _train(target, builtin_data_dir)
+    assert resumed["step"] == 10
+    for a, b in zip(_weights(resumed), _weights(uninterrupted)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    first = [r for r in _log(target) if r["kind"] == "train"][0]
+    assert first["step"] == resume_step + 2
+
+
+def test_exported_encoder_loads_in_keras_hub(full_run):
+    model_dir, result = full_run
+    path = result["encoder"]
+    backbone = keras_hub.models.BertBackbone.from_preset(path)
+    tokenizer = keras_hub.models.BertTokenizer.from_preset(path)
+    pieces = [int(i) for i in np.asarray(tokenizer("the built in help text")).ravel()]
+    assert pieces and tokenizer.token_to_id("[UNK]") not in pieces
+    token_ids = tf.constant([pieces + [0] * (16 - len(pieces))])
+    outputs = backbone(
+        {
+            "token_ids": token_ids,
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": tf.cast(token_ids > 0, tf.int32),
+        }
+    )
+    trained = result["model"].get_layer("bert_backbone")
+    expected = trained(
+        {
+            "token_ids": token_ids,
+            "segment_ids": tf.zeros_like(token_ids),
+            "padding_mask": tf.cast(token_ids > 0, tf.int32),
+        }
+    )
+    assert outputs["pooled_output"].shape == (1, 128)
+    np.testing.assert_allclose(outputs["sequence_output"], expected["sequence_output"], atol=1e-5)
+
+
+def test_training_beats_chance_and_the_untrained_model(tmp_path, builtin_data_dir):
+    phases = [
+        Phase(
+            seq_length=32,
+            max_predictions=5,
+            global_batch_size=32,
+            steps=60,
+            warmup_steps=10,
+            peak_learning_rate=2e-2,
+        )
+    ]
+    result = _train(tmp_path, builtin_data_dir, phases, steps_per_loop=20, checkpoint_every=None)
+    evals = [r for r in _log(tmp_path) if r["kind"] == "eval"]
+    # Chance is 1/4096; the most frequent tokens alone give a few percent.
+    assert result["eval"]["mlm_accuracy"] > 0.05
+    assert evals[-1]["mlm_loss"] < np.log(4096) - 1.5
+
+
+def test_target_accuracy_stops_training(tmp_path, builtin_data_dir):
+    result = _train(tmp_path, builtin_data_dir, eval_every=2, target_mlm_accuracy=0.0)
+    assert result["stopped_early"] and result["step"] == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"precision": "float8"}, ConfigError, "train.precision='float8'"),
+        ({"steps_per_loop": 0}, ConfigError, "train.steps_per_loop must be an integer >= 1"),
+        ({"model": "huge"}, ConfigError, "train.model='huge' is neither a preset"),
+        ({"model_overrides": {"layers": 3}}, ConfigError, "unknown fields ['layers']"),
+        ({"phases": _phases(global_batch_size=7)}, ConfigError, "global_batch_size=7"),
+        ({"phases": _phases(micro_batch_size=3)}, ConfigError, "micro_batch_size=3"),
+        ({"phases": _phases(train_files="/nonexistent/*.tfrecord")}, DataError, "/nonexistent"),
+    ],
+)
+def test_misconfiguration_fails_before_training(tmp_path, builtin_data_dir, kwargs, error, message):
+    with pytest.raises(error) as raised:
+        _train(tmp_path, builtin_data_dir, **kwargs)
+    assert message in str(raised.value)
+    assert not (tmp_path / checkpoints.CHECKPOINTS).exists()
+
+
+def test_data_of_the_wrong_length_is_named(tmp_path, builtin_data_dir):
+    from trainers.bert import builtin_data
+
+    pattern, _ = builtin_data.shards(builtin_data_dir, 32, 5)
+    with pytest.raises(DataError, match="has length 32, expected 64"):
+        _train(tmp_path, builtin_data_dir, _phases(train_files=pattern, seq_length=64))
