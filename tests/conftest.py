@@ -10,3 +10,16 @@ import tensorflow as tf  # noqa: E402
 
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def two_cpus():
+    """One MirroredStrategy over the two logical CPUs, shared by every test:
+    strategies built later in the same process would reuse the collective
+    instance keys of earlier ones and clash with their cached shapes."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(devices) == 2
+    return tf.distribute.MirroredStrategy(devices)

@@ -78,10 +78,8 @@ def test_custom_loop_matches_fit(reference_weights, jit_compile):
     models.assert_same_weights(models.weights(model), reference_weights)
 
 
-def test_mirrored_two_devices_matches_one_device(reference_weights):
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    assert len(devices) == 2
-    model, _ = _fit(strategy=tf.distribute.MirroredStrategy(devices))
+def test_mirrored_two_devices_matches_one_device(reference_weights, two_cpus):
+    model, _ = _fit(strategy=two_cpus)
     models.assert_same_weights(models.weights(model), reference_weights)
     # Every replica holds the same weights and slots.
     for variable in model.trainable_variables + model.optimizer.variables:
@@ -95,10 +93,9 @@ def test_mirrored_one_device_matches(reference_weights):
     models.assert_same_weights(models.weights(model), reference_weights)
 
 
-def test_lars_under_mirrored_strategy_matches_one_device():
+def test_lars_under_mirrored_strategy_matches_one_device(two_cpus):
     single, _ = _fit(optimizer_cls=lamb_tf.LARS)
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    mirrored, _ = _fit(strategy=tf.distribute.MirroredStrategy(devices), optimizer_cls=lamb_tf.LARS)
+    mirrored, _ = _fit(strategy=two_cpus, optimizer_cls=lamb_tf.LARS)
     models.assert_same_weights(models.weights(mirrored), models.weights(single))
 
 

@@ -17,8 +17,19 @@ ENCODER = "encoder"
 
 
 class Checkpointer:
-    def __init__(self, model_dir, model, optimizer, step, phase, extra=None, max_to_keep=3):
+    """Under MultiWorkerMirroredStrategy every worker saves (saving is a
+    collective), but only the chief into `model_dir`; the others write to a
+    scratch folder that is removed after each save."""
+
+    def __init__(
+        self, model_dir, model, optimizer, step, phase, extra=None, max_to_keep=3, strategy=None
+    ):
         self.directory = os.path.join(model_dir, CHECKPOINTS)
+        self.is_chief = strategy is None or strategy.extended.should_checkpoint
+        self._write_directory = self.directory
+        if not self.is_chief:
+            task = strategy.cluster_resolver.task_id
+            self._write_directory = os.path.join(model_dir, f"worker_{task}_scratch")
         self.objects = {"model": model, "optimizer": optimizer, "step": step, "phase": phase}
         self.objects.update(extra or {})
         self.max_to_keep = max_to_keep
@@ -40,7 +51,10 @@ class Checkpointer:
             objects["iterator"] = iterator
         checkpoint = tf.train.Checkpoint(**objects)
         self._manager = tf.train.CheckpointManager(
-            checkpoint, self.directory, max_to_keep=self.max_to_keep, step_counter=objects["step"]
+            checkpoint,
+            self._write_directory,
+            max_to_keep=self.max_to_keep,
+            step_counter=objects["step"],
         )
 
     def restore(self, path, with_iterator):
@@ -56,7 +70,11 @@ class Checkpointer:
             status.expect_partial()
 
     def save(self):
-        return self._manager.save(checkpoint_number=self.objects["step"])
+        path = self._manager.save(checkpoint_number=self.objects["step"])
+        if not self.is_chief:
+            tf.io.gfile.rmtree(self._write_directory)
+            return None
+        return path
 
 
 def export_encoder(model_dir, backbone, vocab_file=None, lowercase=True):

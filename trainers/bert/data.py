@@ -137,13 +137,16 @@ def make_dataset(
     shuffle_buffer=10000,
     cycle_length=8,
     remasker=None,
+    skip_batches=0,
 ):
     """Batches of `batch_size` (per replica) from `files`, already validated.
 
     Under `strategy.distribute_datasets_from_function`, pass its
     `input_context`: each input pipeline reads its own subset of files (or,
     with fewer files than pipelines, every n-th record). A
-    `remask.Remasker` draws new masked-LM targets for every batch."""
+    `remask.Remasker` draws new masked-LM targets for every batch.
+    `skip_batches` resumes a pipeline that cannot be checkpointed: the first
+    batches are read but not parsed."""
     spec = _spec(seq_length, max_predictions, names)
 
     dataset = tf.data.Dataset.from_tensor_slices(files)
@@ -179,10 +182,10 @@ def make_dataset(
             "next_sentence_labels": tf.cast(example["next_sentence_labels"][:, 0], tf.int32),
         }
 
-    dataset = dataset.batch(batch_size, drop_remainder=True)
+    dataset = dataset.batch(batch_size, drop_remainder=True).skip(skip_batches)
     dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if remasker is not None:
-        dataset = dataset.enumerate().map(
+        dataset = dataset.enumerate(start=skip_batches).map(
             lambda index, batch: remasker(batch, tf.stack([tf.cast(seed, tf.int64), index])),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=True,

@@ -83,3 +83,10 @@ def platform(strategy):
     if is_tpu(strategy):
         return "tpu"
     return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+
+
+def local_replicas(strategy):
+    """Replicas on this worker (all of them, except with several workers)."""
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return len(strategy.extended.worker_devices)
+    return strategy.num_replicas_in_sync

@@ -14,12 +14,14 @@ LOG = "log.jsonl"
 
 
 class Progress:
-    def __init__(self, model_dir, num_phases, tensorboard=True, stream=None):
+    """`write=False` (workers other than the chief): print only."""
+
+    def __init__(self, model_dir, num_phases, tensorboard=True, stream=None, write=True):
         self.num_phases = num_phases
         self.stream = stream or sys.stdout
-        self._log = open(os.path.join(model_dir, LOG), "a", encoding="utf-8")
+        self._log = open(os.path.join(model_dir, LOG), "a", encoding="utf-8") if write else None
         self._writers = {}
-        if tensorboard:
+        if tensorboard and write:
             for kind in ("train", "eval"):
                 path = os.path.join(model_dir, "tensorboard", kind)
                 self._writers[kind] = tf.summary.create_file_writer(path)
@@ -77,11 +79,14 @@ class Progress:
         self._print(text)
 
     def close(self):
-        self._log.close()
+        if self._log:
+            self._log.close()
         for writer in self._writers.values():
             writer.close()
 
     def _write(self, record, kind, step, trust_ratios=None):
+        if self._log is None:
+            return
         self._log.write(json.dumps(record) + "\n")
         self._log.flush()
         writer = self._writers.get(kind)

@@ -24,6 +24,7 @@ One call of the train step is one optimizer update of the global batch:
 import tensorflow as tf
 
 from lamb_tf.layerwise import LayerwiseOptimizer
+from trainers.bert import distribution
 from trainers.bert import model as model_lib
 from trainers.bert.loss_scale import NoLossScale
 
@@ -45,6 +46,10 @@ class Steps:
             (None: off).
         loss_scale: a `DynamicLossScale` for float16, else `NoLossScale()`.
         jit_compile: XLA-compile the forward and backward passes.
+        split_batch: the iterator yields this worker's whole batch (a plain,
+            checkpointable `tf.data` iterator), split here among the local
+            replicas; False: a distributed iterator (TPU) yields per-replica
+            values already.
     """
 
     def __init__(
@@ -57,6 +62,7 @@ class Steps:
         clip_norm=None,
         loss_scale=None,
         jit_compile=True,
+        split_batch=True,
     ):
         self.model = model
         self.optimizer = optimizer
@@ -65,6 +71,7 @@ class Steps:
         self.accumulation_steps = int(accumulation_steps)
         self.clip_norm = clip_norm
         self.loss_scale = loss_scale or NoLossScale()
+        self.split_batch = split_batch
         self._gradients = tf.function(self._micro_batch_gradients, jit_compile=jit_compile)
         self._forward = tf.function(self._forward_sums, jit_compile=jit_compile)
         self.train = tf.function(self._train_loop)
@@ -80,7 +87,7 @@ class Steps:
         skipped = tf.constant(0, tf.int64)
         for _ in tf.range(num_steps):
             step_sums, norm, finite = self._local(
-                self.strategy.run(self._replica_step, args=(next(iterator),))
+                self.strategy.run(self._replica_step, args=(self._next(iterator),))
             )
             sums += tf.where(finite, step_sums, 0.0)
             skipped += tf.cast(~finite, tf.int64)
@@ -169,7 +176,8 @@ class Steps:
     def _eval_loop(self, iterator, num_steps):
         sums = tf.zeros([len(model_lib.SUMS)])
         for _ in tf.range(num_steps):
-            sums += self._local(self.strategy.run(self._eval_replica, args=(next(iterator),)))
+            batch = self._next(iterator)
+            sums += self._local(self.strategy.run(self._eval_replica, args=(batch,)))
         return sums
 
     def _eval_replica(self, batch):
@@ -179,6 +187,18 @@ class Steps:
     def _forward_sums(self, batch):
         outputs = self.model({n: batch[n] for n in INPUTS}, training=False)
         return tf.stack(model_lib.pretraining_sums(outputs, batch))
+
+    def _next(self, iterator):
+        batch = next(iterator)
+        if not self.split_batch:
+            return batch
+        local = distribution.local_replicas(self.strategy)
+
+        def replica_slice(context):
+            index = context.replica_id_in_sync_group % local
+            return tf.nest.map_structure(lambda t: tf.split(t, local)[index], batch)
+
+        return self.strategy.experimental_distribute_values_from_function(replica_slice)
 
     def _local(self, values):
         """A value every replica holds identically (after all-reduce)."""

@@ -20,13 +20,14 @@ import tensorflow as tf
 
 import lamb_tf
 from lamb_tf.layerwise import LayerwiseOptimizer
-from trainers.bert import builtin_data, checkpoints, corpus, data, flops
+from trainers.bert import builtin_data, checkpoints, corpus, data, distribution, flops
 from trainers.bert import model as model_lib
 from trainers.bert import phases as phases_lib
 from trainers.bert import step as step_lib
 from trainers.bert.loss_scale import DynamicLossScale, NoLossScale
 from trainers.bert.phases import ConfigError
 from trainers.bert.progress import Progress
+from trainers.bert.remask import Remasker
 from trainers.bert.vocab import Vocabulary
 
 # Optimizers a gin file may name: `train.optimizer = @lamb_tf.LAMB`, with
@@ -66,6 +67,7 @@ def train(
     vocab_file=None,
     data_dir=None,
     seed=0,
+    dynamic_masking=False,
     peak_flops=None,
     export=True,
     tensorboard=True,
@@ -101,6 +103,9 @@ def train(
             encoder). Built-in data brings its own.
         data_dir: where built-in data is made (default model_dir/data).
         seed: of the initial weights, dropout and input shuffling.
+        dynamic_masking: draw new masked-LM targets for every training
+            batch (RoBERTa-style; `remask.Remasker`) instead of the masks
+            stored in the records; needs the vocabulary.
         peak_flops: the machine's peak FLOP/s for MFU; None: measured
             with a matmul on CPU/GPU, not shown on TPU.
         export: write the final encoder as a keras-hub preset.
@@ -117,6 +122,9 @@ def train(
     config = _bert_config(model, model_overrides, vocab_file)
     plans = phases_lib.plan(phases, strategy.num_replicas_in_sync, config.max_sequence_length)
     inputs = [_phase_data(plan.phase, data_dir, vocab_file, eval_steps) for plan in plans]
+    if dynamic_masking and not vocab_file:
+        raise ConfigError("train.dynamic_masking needs train.vocab_file")
+    vocabulary = Vocabulary(vocab_file) if dynamic_masking else None
 
     keras.utils.set_random_seed(seed)
     with _dtype_policy(precision), strategy.scope():
@@ -129,12 +137,14 @@ def train(
         loss_scale = DynamicLossScale() if precision == "mixed_float16" else NoLossScale()
     extra = {"loss_scale": loss_scale} if isinstance(loss_scale, DynamicLossScale) else {}
     checkpointer = checkpoints.Checkpointer(
-        model_dir, net, opt, step, phase_index, extra, max_to_keep=keep_checkpoints
+        model_dir, net, opt, step, phase_index, extra, keep_checkpoints, strategy
     )
-    with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
-        f.write(gin.operative_config_str())
+    chief = checkpointer.is_chief  # the one worker that writes logs and exports
+    if chief:
+        with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
+            f.write(gin.operative_config_str())
 
-    progress = Progress(model_dir, len(plans), tensorboard=tensorboard)
+    progress = Progress(model_dir, len(plans), tensorboard=tensorboard, write=chief)
     progress.message(
         f"BERT {config.num_layers} layers x {config.hidden_dim}, "
         f"{net.count_params():,} parameters, vocabulary {config.vocabulary_size}, "
@@ -156,10 +166,17 @@ def train(
         for plan, (train_files, eval_files, names) in zip(plans, inputs):
             if latest is not None and latest[1] >= plan.last_step:
                 continue
-            iterator = iter(_distributed(strategy, plan, train_files, names, seed, shuffle=True))
-            checkpointer.track_iterator(iterator)
+            remasker = vocabulary and Remasker(
+                vocabulary, max_predictions=plan.phase.max_predictions
+            )
+            mid_phase = latest is not None and latest[2] == plan.index
+            # TPU input cannot be checkpointed: it skips the batches done.
+            skip = latest[1] - plan.first_step if mid_phase and distribution.is_tpu(strategy) else 0
+            iterator = _input(strategy, plan, train_files, names, seed, True, remasker, skip)
+            checkpointable = not distribution.is_tpu(strategy)
+            checkpointer.track_iterator(iterator if checkpointable else None)
             if latest is not None:
-                checkpointer.restore(latest[0], with_iterator=latest[2] == plan.index)
+                checkpointer.restore(latest[0], with_iterator=mid_phase and checkpointable)
                 latest = None
             phase_index.assign(plan.index)
             if plan.phase.reset_optimizer and int(step.numpy()) == plan.first_step:
@@ -173,11 +190,12 @@ def train(
                 clip_norm,
                 loss_scale,
                 jit_compile,
+                split_batch=not distribution.is_tpu(strategy),
             )
             summary.update(run.phase(plan, steps, iterator, eval_files, names))
             if summary["stopped_early"]:
                 break
-        if export:
+        if export and chief:
             summary["encoder"] = checkpoints.export_encoder(
                 model_dir, net.get_layer("bert_backbone"), vocab_file
             )
@@ -259,10 +277,8 @@ class _Run:
 
     def evaluate(self, plan, steps, eval_files, names):
         eval_steps = tf.constant(self.every["eval_steps"], tf.int64)
-        dataset = _distributed(
-            self.strategy, plan, eval_files, names, seed=0, shuffle=False, micro=True
-        )
-        figures = _figures(steps.evaluate(iter(dataset), eval_steps))
+        iterator = _input(self.strategy, plan, eval_files, names, 0, False, micro=True)
+        figures = _figures(steps.evaluate(iterator, eval_steps))
         self.progress.evaluate(plan, int(self.step.numpy()), figures)
         return figures
 
@@ -271,23 +287,36 @@ def _figures(sums):
     return {k: float(v) for k, v in model_lib.losses_from_sums(sums).items()}
 
 
-def _distributed(strategy, plan, files, names, seed, shuffle, micro=False):
+def _input(strategy, plan, files, names, seed, shuffle, remasker=None, skip=0, micro=False):
+    """An iterator over the phase's batches. Off TPU: a plain (so
+    checkpointable) `tf.data` iterator over this worker's share of the
+    global batch, which the step splits among the local replicas. On TPU: a
+    distributed iterator of per-replica batches."""
     phase = plan.phase
     batch = plan.micro_batch if micro else plan.per_replica_batch
 
-    def dataset(context):
+    def dataset(context, batch_size):
         return data.make_dataset(
             files,
             phase.seq_length,
             phase.max_predictions,
-            batch,
+            batch_size,
             names=names,
             input_context=context,
             shuffle=shuffle,
             seed=seed + plan.index,
+            remasker=remasker,
+            skip_batches=skip,
         )
 
-    return strategy.distribute_datasets_from_function(dataset)
+    if distribution.is_tpu(strategy):
+        return iter(strategy.distribute_datasets_from_function(lambda c: dataset(c, batch)))
+    local = distribution.local_replicas(strategy)
+    workers = strategy.num_replicas_in_sync // local
+    resolver = getattr(strategy, "cluster_resolver", None)
+    worker = resolver.task_id if workers > 1 and resolver else 0
+    context = tf.distribute.InputContext(workers, worker, strategy.num_replicas_in_sync)
+    return iter(dataset(context, batch * local))
 
 
 def _phase_data(phase, data_dir, vocab_file, eval_steps):

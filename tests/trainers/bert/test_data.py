@@ -131,11 +131,10 @@ def test_checkpointed_iterator_resumes_with_the_next_batch(tmp_path, builtin_dat
         np.testing.assert_array_equal(a, b)
 
 
-def test_per_replica_batches_under_mirrored_strategy(builtin_data):
+def test_per_replica_batches_under_mirrored_strategy(builtin_data, two_cpus):
     folder, _ = builtin_data
     files = data.match_files(str(folder / "*.tfrecord"))
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = two_cpus
     global_batch = 8
 
     def dataset_fn(context):

@@ -20,7 +20,18 @@ def files(builtin_data_dir):
     return data.match_files(pattern)
 
 
-def _train(files, strategy, accumulation_steps, optimizer=lamb_tf.LAMB, steps=3, poison=False):
+def _train(
+    files,
+    strategy,
+    accumulation_steps,
+    optimizer=lamb_tf.LAMB,
+    steps=3,
+    poison=False,
+    distributed_iterator=False,
+):
+    """`distributed_iterator`: per-replica batches from
+    `distribute_datasets_from_function` (the TPU path) instead of one
+    checkpointable iterator whose batches the step splits."""
     keras.utils.set_random_seed(1)
     with strategy.scope():
         config = model.preset("tiny", vocabulary_size=builtin_data.VOCAB_SIZE, dropout=0.0)
@@ -28,16 +39,28 @@ def _train(files, strategy, accumulation_steps, optimizer=lamb_tf.LAMB, steps=3,
         step = tf.Variable(0, dtype=tf.int64, aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         opt = optimizer(learning_rate=0.01, weight_decay=0.01)
         opt.build(net.trainable_variables)
-        runner = Steps(net, opt, strategy, step, accumulation_steps, clip_norm=1.0)
-    per_replica = GLOBAL_BATCH // strategy.num_replicas_in_sync
+        runner = Steps(
+            net,
+            opt,
+            strategy,
+            step,
+            accumulation_steps,
+            clip_norm=1.0,
+            split_batch=not distributed_iterator,
+        )
 
-    def dataset(context):
-        ds = data.make_dataset(files, SEQ, PREDICTIONS, per_replica, input_context=context)
+    def dataset(context, batch_size):
+        ds = data.make_dataset(files, SEQ, PREDICTIONS, batch_size, input_context=context)
         if poison:  # a NaN masked-LM weight in the second batch
             ds = ds.enumerate().map(lambda i, b: _poison(b, i == 1))
         return ds
 
-    iterator = iter(strategy.distribute_datasets_from_function(dataset))
+    if distributed_iterator:
+        per_replica = GLOBAL_BATCH // strategy.num_replicas_in_sync
+        batches = strategy.distribute_datasets_from_function(lambda c: dataset(c, per_replica))
+        iterator = iter(batches)
+    else:
+        iterator = iter(dataset(None, GLOBAL_BATCH))
     sums, norm, skipped = runner.train(iterator, tf.constant(steps, tf.int64))
     weights = [v.numpy() for v in net.trainable_variables]
     return weights, sums.numpy(), int(step.numpy()), int(skipped), opt
@@ -66,9 +89,13 @@ def test_accumulated_micro_batches_equal_one_large_batch(files, one_device):
 
 
 @pytest.mark.parametrize("accumulation_steps", [1, 2])
-def test_two_logical_devices_equal_one_device(files, one_device, accumulation_steps):
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    weights, sums, _, _, _ = _train(files, mirrored, accumulation_steps)
+@pytest.mark.parametrize("distributed_iterator", [False, True])
+def test_two_logical_devices_equal_one_device(
+    files, one_device, accumulation_steps, two_cpus, distributed_iterator
+):
+    weights, sums, _, _, _ = _train(
+        files, two_cpus, accumulation_steps, distributed_iterator=distributed_iterator
+    )
     assert _max_difference(weights, one_device[0]) < 1e-5
     np.testing.assert_allclose(sums, one_device[1], rtol=1e-5)
 
@@ -79,11 +106,10 @@ def test_updates_are_not_the_same_as_fewer_steps(files, one_device):
     assert _max_difference(weights, one_device[0]) > 1e-3
 
 
-def test_keras_optimizers_on_two_devices_equal_one_device(files):
+def test_keras_optimizers_on_two_devices_equal_one_device(files, two_cpus):
     # Keras' own optimizers all-reduce again inside `apply`.
     single = _train(files, tf.distribute.get_strategy(), 1, keras.optimizers.AdamW)
-    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    double = _train(files, mirrored, 1, keras.optimizers.AdamW)
+    double = _train(files, two_cpus, 1, keras.optimizers.AdamW)
     assert _max_difference(single[0], double[0]) < 1e-5
 
 

@@ -184,3 +184,35 @@ def test_data_of_the_wrong_length_is_named(tmp_path, builtin_data_dir):
     pattern, _ = builtin_data.shards(builtin_data_dir, 32, 5)
     with pytest.raises(DataError, match="has length 32, expected 64"):
         _train(tmp_path, builtin_data_dir, _phases(train_files=pattern, seq_length=64))
+
+
+def test_dynamic_masking_draws_new_targets(tmp_path, builtin_data_dir, full_run):
+    result = _train(tmp_path, builtin_data_dir, dynamic_masking=True)
+    assert result["step"] == 10 and np.isfinite(result["train"]["loss"])
+    difference = max(
+        float(np.abs(a - b).max()) for a, b in zip(_weights(result), _weights(full_run[1]))
+    )
+    assert difference > 1e-4  # other targets, another trajectory
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_runs(tmp_path, builtin_data_dir, precision):
+    phases = [
+        Phase(
+            seq_length=32, max_predictions=5, global_batch_size=8, steps=4, peak_learning_rate=1e-2
+        )
+    ]
+    result = _train(tmp_path, builtin_data_dir, phases, precision=precision)
+    assert result["step"] == 4 and np.isfinite(result["train"]["loss"])
+    backbone = result["model"].get_layer("bert_backbone")
+    assert backbone.dtype_policy.name == precision
+    assert all(v.dtype == "float32" for v in result["model"].trainable_variables)
+
+
+def test_two_logical_devices_give_the_one_device_run(
+    tmp_path, builtin_data_dir, full_run, two_cpus
+):
+    result = _train(tmp_path, builtin_data_dir, strategy=two_cpus)
+    assert result["step"] == 10
+    for a, b in zip(_weights(result), _weights(full_run[1])):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
