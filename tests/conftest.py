@@ -23,3 +23,9 @@ def two_cpus():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2
     return tf.distribute.MirroredStrategy(devices)
+
+
+@pytest.fixture(scope="session")
+def builtin_data_dir(tmp_path_factory):
+    """Where trainer and tool tests make (once) and share built-in data."""
+    return str(tmp_path_factory.mktemp("builtin_data"))

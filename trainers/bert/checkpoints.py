@@ -1,39 +1,57 @@
 """Checkpoints of a pretraining run, and the exported encoder.
 
-A checkpoint holds the model, the optimizer (moments, iteration count), the
-loss scale, the global step, the phase, and the position of that phase's
-input iterator, so a restarted job continues with the next batch. Files go
-through `tf.train.CheckpointManager`: the index names a checkpoint only once
-all its files are written, so a job killed mid-save resumes from the one
-before.
+A checkpoint holds the model, its dropout seed states, the optimizer
+(moments, iteration count), the loss scale, the global step and the phase;
+beside it, each worker keeps the position of its own input iterator at that
+step (`input/worker_<i>/`), so a restarted job continues every worker with
+its next batch. The input positions are written first and all workers meet
+before the chief commits the checkpoint through `tf.train.CheckpointManager`,
+whose index names a checkpoint only once all its files are written: a job
+killed at any moment resumes from the newest complete checkpoint.
 """
 
 import os
 
 import tensorflow as tf
 
+from trainers.bert import distribution
+
 CHECKPOINTS = "checkpoints"
 ENCODER = "encoder"
+INPUT = "input"
 
 
 class Checkpointer:
     """Under MultiWorkerMirroredStrategy every worker saves (saving is a
-    collective), but only the chief into `model_dir`; the others write to a
-    scratch folder that is removed after each save."""
+    collective), but only the chief into `model_dir`; the others write the
+    model to a scratch folder that is removed after each save, and only
+    their input positions into `model_dir`."""
 
     def __init__(
         self, model_dir, model, optimizer, step, phase, extra=None, max_to_keep=3, strategy=None
     ):
         self.directory = os.path.join(model_dir, CHECKPOINTS)
-        self.is_chief = strategy is None or strategy.extended.should_checkpoint
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.is_chief = self.strategy.extended.should_checkpoint
+        resolver = getattr(self.strategy, "cluster_resolver", None)
+        worker = resolver.task_id if resolver is not None and resolver.task_id else 0
+        self._input_directory = os.path.join(self.directory, INPUT, f"worker_{worker}")
         self._write_directory = self.directory
         if not self.is_chief:
-            task = strategy.cluster_resolver.task_id
-            self._write_directory = os.path.join(model_dir, f"worker_{task}_scratch")
+            self._write_directory = os.path.join(model_dir, f"worker_{worker}_scratch")
         self.objects = {"model": model, "optimizer": optimizer, "step": step, "phase": phase}
+        # Variables outside the weights: the dropout seed generators' states,
+        # without which a resumed run would draw other dropout masks.
+        weights = {id(w) for w in model.weights}
+        self.objects["random_state"] = [v for v in model.variables if id(v) not in weights]
         self.objects.update(extra or {})
-        self.max_to_keep = max_to_keep
-        self._manager = None
+        self._manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(**self.objects),
+            self._write_directory,
+            max_to_keep=max_to_keep,
+            step_counter=step,
+        )
+        self._iterator = None
 
     def latest(self):
         """(path, global step, phase index) of the newest checkpoint, or None."""
@@ -46,35 +64,76 @@ class Checkpointer:
 
     def track_iterator(self, iterator):
         """The input iterator of the phase now running (None: not saved)."""
-        objects = dict(self.objects)
-        if iterator is not None:
-            objects["iterator"] = iterator
-        checkpoint = tf.train.Checkpoint(**objects)
-        self._manager = tf.train.CheckpointManager(
-            checkpoint,
-            self._write_directory,
-            max_to_keep=self.max_to_keep,
-            step_counter=objects["step"],
-        )
+        self._iterator = None if iterator is None else tf.train.Checkpoint(iterator=iterator)
 
     def restore(self, path, with_iterator):
-        """Restores everything; the iterator only if `with_iterator` (it
-        was saved for the phase now starting)."""
-        checkpoint = self._manager.checkpoint
-        if not with_iterator:
-            checkpoint = tf.train.Checkpoint(**self.objects)
-        status = checkpoint.restore(path)
+        """Restores everything; the input position only if `with_iterator`
+        (it was saved for the phase now starting)."""
+        self._manager.checkpoint.restore(path).assert_existing_objects_matched()
         if with_iterator:
-            status.assert_existing_objects_matched()
-        else:
-            status.expect_partial()
+            position = self._input_path(_step_of(path))
+            if not tf.io.gfile.exists(position + ".index"):
+                raise FileNotFoundError(
+                    f"{path} has no input position for this worker ({position}); was the "
+                    "job restarted with other workers?"
+                )
+            self._iterator.read(position).assert_existing_objects_matched()
+
+    def state_is_finite(self):
+        """Every float of the model and optimizer is finite (checked before
+        each save: a checkpoint never holds a NaN or Inf)."""
+        model, optimizer = self.objects["model"], self.objects["optimizer"]
+        values = [
+            v.value
+            for v in model.weights + optimizer.variables
+            if v.dtype in ("float16", "bfloat16", "float32", "float64")
+        ]
+        return bool(_all_finite(values))
 
     def save(self):
-        path = self._manager.save(checkpoint_number=self.objects["step"])
+        """Writes the checkpoint of the current step; returns its path (None
+        on a worker other than the chief)."""
+        step = int(self.objects["step"].numpy())
+        if self._iterator is not None:
+            self._iterator.write(self._input_path(step))
+        _barrier(self.strategy)  # every input position is on disk
+        path = self._manager.save(checkpoint_number=step)
+        kept = {_step_of(p) for p in self._manager.checkpoints}
+        for index in tf.io.gfile.glob(self._input_path("*") + ".index"):
+            if _step_of(index[: -len(".index")]) not in kept:
+                for stale in tf.io.gfile.glob(index[: -len(".index")] + ".*"):
+                    tf.io.gfile.remove(stale)
         if not self.is_chief:
             tf.io.gfile.rmtree(self._write_directory)
             return None
         return path
+
+    def _input_path(self, step):
+        return os.path.join(self._input_directory, f"position-{step}")
+
+
+def saved_state(path):
+    """{name: array} of every training value in the checkpoint at `path`
+    (weights, optimizer state, step, phase; not the save count)."""
+    reader = tf.train.load_checkpoint(path)
+    bookkeeping = ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")
+    names = set(reader.get_variable_to_shape_map()) - set(bookkeeping)
+    return {name: reader.get_tensor(name) for name in names}
+
+
+def _step_of(path):
+    return int(path.rsplit("-", 1)[1])
+
+
+def _barrier(strategy):
+    """Returns once every worker got here (a no-op on one worker)."""
+    if strategy.num_replicas_in_sync > distribution.local_replicas(strategy):
+        _all_reduce_one(strategy)
+
+
+@tf.function
+def _all_reduce_one(strategy):
+    return strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", 1.0))
 
 
 def export_encoder(model_dir, backbone, vocab_file=None, lowercase=True):
@@ -89,3 +148,8 @@ def export_encoder(model_dir, backbone, vocab_file=None, lowercase=True):
         tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=lowercase)
         tokenizer.save_to_preset(path)
     return path
+
+
+@tf.function
+def _all_finite(values):
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in values])

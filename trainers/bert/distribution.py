@@ -27,7 +27,9 @@ def make_strategy(strategy="auto", tpu=None):
     workers = _tf_config_workers()
     if strategy == "multi_worker" and workers == 0:
         raise ConfigError("--strategy=multi_worker needs TF_CONFIG with a 'cluster' of workers")
-    gpus = tf.config.list_logical_devices("GPU")
+    # Physical devices only: listing logical ones starts the runtime, after
+    # which collective ops (multi-worker) can no longer be configured.
+    gpus = tf.config.list_physical_devices("GPU")
     if strategy == "auto":
         if tpu:
             strategy = "tpu"
@@ -44,6 +46,7 @@ def make_strategy(strategy="auto", tpu=None):
         return _tpu_strategy(tpu)
     if strategy == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
+    gpus = tf.config.list_logical_devices("GPU")
     if strategy == "mirrored":
         # Every GPU, or every logical CPU where there is no GPU.
         devices = gpus or tf.config.list_logical_devices("CPU")

@@ -9,13 +9,14 @@ flags beside the checkpoints, then calls `trainers.bert.train.train`.
 """
 
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import gin  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from trainers.bert import distribution  # noqa: E402
+from trainers.bert import distribution, preemption  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -43,10 +44,13 @@ def main(argv):
             raise app.UsageError(f"--gin_file={path} does not exist")
     gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
     strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    os.makedirs(FLAGS.model_dir, exist_ok=True)
-    with open(os.path.join(FLAGS.model_dir, "flags.txt"), "w") as f:
-        f.write(FLAGS.flags_into_string())
-    train_lib.train(FLAGS.model_dir, strategy=strategy)
+    if strategy.extended.should_checkpoint:  # the chief, under several workers
+        os.makedirs(FLAGS.model_dir, exist_ok=True)
+        with open(os.path.join(FLAGS.model_dir, "flags.txt"), "w") as f:
+            f.write(FLAGS.flags_into_string())
+    summary = train_lib.train(FLAGS.model_dir, strategy=strategy)
+    if summary["preempted"]:
+        sys.exit(preemption.EXIT_STATUS)
 
 
 def run():

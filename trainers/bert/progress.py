@@ -19,7 +19,13 @@ class Progress:
     def __init__(self, model_dir, num_phases, tensorboard=True, stream=None, write=True):
         self.num_phases = num_phases
         self.stream = stream or sys.stdout
-        self._log = open(os.path.join(model_dir, LOG), "a", encoding="utf-8") if write else None
+        self._log = None
+        if write:
+            path = os.path.join(model_dir, LOG)
+            torn = os.path.exists(path) and not _ends_with_newline(path)
+            self._log = open(path, "a", encoding="utf-8")
+            if torn:  # a run killed mid-line: end that line, keep ours whole
+                self._log.write("\n")
         self._writers = {}
         if tensorboard and write:
             for kind in ("train", "eval"):
@@ -110,3 +116,12 @@ def _duration(seconds):
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _ends_with_newline(path):
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"

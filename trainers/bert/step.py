@@ -81,17 +81,20 @@ class Steps:
 
     def _train_loop(self, iterator, num_steps):
         """Returns (metric sums over applied steps, last gradient norm,
-        number of skipped non-finite steps)."""
+        number of skipped non-finite steps, how many of the last steps were
+        non-finite in a row)."""
         sums = tf.zeros([len(model_lib.SUMS)])
         norm = tf.constant(0.0)
         skipped = tf.constant(0, tf.int64)
+        trailing = tf.constant(0, tf.int64)
         for _ in tf.range(num_steps):
             step_sums, norm, finite = self._local(
                 self.strategy.run(self._replica_step, args=(self._next(iterator),))
             )
             sums += tf.where(finite, step_sums, 0.0)
             skipped += tf.cast(~finite, tf.int64)
-        return sums, norm, skipped
+            trailing = tf.where(finite, tf.zeros_like(trailing), trailing + 1)
+        return sums, norm, skipped, trailing
 
     def _replica_step(self, batch):
         context = tf.distribute.get_replica_context()

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import shutil
 import time
 
 import gin
@@ -26,8 +27,10 @@ from trainers.bert import phases as phases_lib
 from trainers.bert import step as step_lib
 from trainers.bert.loss_scale import DynamicLossScale, NoLossScale
 from trainers.bert.phases import ConfigError
+from trainers.bert.preemption import EXIT_STATUS, PreemptionWatcher
 from trainers.bert.progress import Progress
 from trainers.bert.remask import Remasker
+from trainers.bert.spikes import LossSpikes
 from trainers.bert.vocab import Vocabulary
 
 # Optimizers a gin file may name: `train.optimizer = @lamb_tf.LAMB`, with
@@ -45,6 +48,10 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 DEFAULT_OPTIMIZER = functools.partial(
     lamb_tf.LAMB, weight_decay=0.01, exclude_from_weight_decay=["layer_norm", "bias"]
 )
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on; the message names phase and step."""
 
 
 @gin.configurable(denylist=["model_dir", "strategy"])
@@ -68,6 +75,9 @@ def train(
     data_dir=None,
     seed=0,
     dynamic_masking=False,
+    input_pipelines=None,
+    max_non_finite_steps=10,
+    loss_spike_factor=None,
     peak_flops=None,
     export=True,
     tensorboard=True,
@@ -106,14 +116,37 @@ def train(
         dynamic_masking: draw new masked-LM targets for every training
             batch (RoBERTa-style; `remask.Remasker`) instead of the masks
             stored in the records; needs the vocabulary.
+        input_pipelines: the training input is read by this many
+            pipelines, each reading its own share of the files and giving
+            an equal slice of every global batch; a worker runs
+            `input_pipelines / workers` of them. The batches depend only on
+            this number, not on how replicas are spread over workers (two
+            workers of one device train exactly as one worker of two).
+            None: one per worker. (On TPU each host runs one pipeline.)
+        max_non_finite_steps: after this many skipped (non-finite) steps in
+            a row, restore the weights, optimizer state and step of the
+            newest checkpoint (the input goes on past the bad batches); if
+            that happens again before a new checkpoint is written, stop
+            with `TrainingError`.
+        loss_spike_factor: off by default. When set (> 1), a host loop
+            whose mean loss exceeds this factor times the mean of the loops
+            before it is a loss spike, handled like the non-finite steps:
+            restore the newest checkpoint, go on with the next batches, and
+            stop if it happens again before a new checkpoint.
         peak_flops: the machine's peak FLOP/s for MFU; None: measured
             with a matmul on CPU/GPU, not shown on TPU.
         export: write the final encoder as a keras-hub preset.
         tensorboard: write TensorBoard summaries.
     """
     strategy = strategy or tf.distribute.get_strategy()
-    _check_settings(precision, steps_per_loop, checkpoint_every, eval_every, eval_steps)
-    os.makedirs(model_dir, exist_ok=True)
+    _check_settings(
+        precision, steps_per_loop, checkpoint_every, eval_every, eval_steps, max_non_finite_steps
+    )
+    if loss_spike_factor is not None and not loss_spike_factor > 1:
+        raise ConfigError(
+            f"train.loss_spike_factor must be > 1 (None: off), got {loss_spike_factor!r}"
+        )
+    _check_writable(model_dir)
 
     # Everything that can be wrong is checked before any compute.
     if any(p.train_files == corpus.BUILTIN for p in phases):
@@ -122,6 +155,8 @@ def train(
     config = _bert_config(model, model_overrides, vocab_file)
     plans = phases_lib.plan(phases, strategy.num_replicas_in_sync, config.max_sequence_length)
     inputs = [_phase_data(plan.phase, data_dir, vocab_file, eval_steps) for plan in plans]
+    workers = strategy.num_replicas_in_sync // distribution.local_replicas(strategy)
+    input_pipelines = _check_input_pipelines(input_pipelines, workers, plans, strategy)
     if dynamic_masking and not vocab_file:
         raise ConfigError("train.dynamic_masking needs train.vocab_file")
     vocabulary = Vocabulary(vocab_file) if dynamic_masking else None
@@ -135,6 +170,7 @@ def train(
         opt = optimizer(learning_rate=lambda: schedule(step))
         opt.build(net.trainable_variables)
         loss_scale = DynamicLossScale() if precision == "mixed_float16" else NoLossScale()
+    _check_disk(model_dir, net, opt)
     extra = {"loss_scale": loss_scale} if isinstance(loss_scale, DynamicLossScale) else {}
     checkpointer = checkpoints.Checkpointer(
         model_dir, net, opt, step, phase_index, extra, keep_checkpoints, strategy
@@ -158,11 +194,14 @@ def train(
     run = _Run(strategy, net, opt, step, schedule, config, progress, checkpointer, peak_flops)
     run.every = {"steps_per_loop": steps_per_loop, "checkpoint": checkpoint_every}
     run.every.update(eval=eval_every, eval_steps=eval_steps, target=target_mlm_accuracy)
+    run.every["non_finite"] = max_non_finite_steps
+    run.spikes = LossSpikes(loss_spike_factor) if loss_spike_factor else None
     latest = checkpointer.latest()
     if latest:
         progress.message(f"resuming from {latest[0]} (phase {latest[2] + 1}, step {latest[1]})")
-    summary = {"stopped_early": False, "eval": None, "train": None}
-    try:
+        run.saved_step = latest[1]
+    summary = {"stopped_early": False, "preempted": False, "eval": None, "train": None}
+    with contextlib.closing(progress), PreemptionWatcher() as run.preemption:
         for plan, (train_files, eval_files, names) in zip(plans, inputs):
             if latest is not None and latest[1] >= plan.last_step:
                 continue
@@ -172,7 +211,9 @@ def train(
             mid_phase = latest is not None and latest[2] == plan.index
             # TPU input cannot be checkpointed: it skips the batches done.
             skip = latest[1] - plan.first_step if mid_phase and distribution.is_tpu(strategy) else 0
-            iterator = _input(strategy, plan, train_files, names, seed, True, remasker, skip)
+            iterator = _input(
+                strategy, plan, train_files, names, seed, True, remasker, skip, input_pipelines
+            )
             checkpointable = not distribution.is_tpu(strategy)
             checkpointer.track_iterator(iterator if checkpointable else None)
             if latest is not None:
@@ -193,15 +234,13 @@ def train(
                 split_batch=not distribution.is_tpu(strategy),
             )
             summary.update(run.phase(plan, steps, iterator, eval_files, names))
-            if summary["stopped_early"]:
+            if summary["stopped_early"] or summary["preempted"]:
                 break
-        if export and chief:
+        if export and chief and not summary["preempted"]:
             summary["encoder"] = checkpoints.export_encoder(
                 model_dir, net.get_layer("bert_backbone"), vocab_file
             )
             progress.message(f"encoder exported to {summary['encoder']}")
-    finally:
-        progress.close()
     summary.update(step=int(step.numpy()), model=net, optimizer=opt)
     return summary
 
@@ -214,6 +253,11 @@ class _Run:
         self.schedule, self.config, self.progress = schedule, config, progress
         self.checkpointer, self.peak_flops = checkpointer, peak
         self.every = {}
+        self.preemption = None
+        self.spikes = None  # a LossSpikes when the rollback is on
+        self.non_finite_in_a_row = 0
+        self.restored_from = None  # the checkpoint last restored after non-finite steps
+        self.saved_step = None  # the step of the newest checkpoint
 
     def phase(self, plan, steps, iterator, eval_files, names):
         """Runs `plan`'s phase from the current step to its end (or to the
@@ -221,7 +265,9 @@ class _Run:
         every = self.every
         current = int(self.step.numpy())
         self.progress.start_phase(plan, current)
-        result = {"stopped_early": False}
+        if self.spikes:
+            self.spikes.reset()
+        result = {"stopped_early": False, "preempted": False}
         while current < plan.last_step:
             n = min(
                 every["steps_per_loop"],
@@ -229,11 +275,39 @@ class _Run:
                 _to_next(current, every["checkpoint"]),
                 _to_next(current, every["eval"]),
             )
-            result["train"] = self._train(plan, steps, iterator, n)
+            result["train"] = figures = self._train(plan, steps, iterator, n)
             current = int(self.step.numpy())
+            if self.spikes and figures["skipped"] < n:
+                spike = self.spikes.check(figures["loss"])
+                if spike:
+                    self._restore_last_good(plan, current, spike)
+                    current = int(self.step.numpy())
+                    continue
             at_end = current >= plan.last_step
-            if at_end or _due(current, every["checkpoint"]):
-                self.progress.message(f"checkpoint {self.checkpointer.save()}")
+            # Skipped (non-finite) steps leave the step where it was: no
+            # second checkpoint of the same step.
+            saving = current != self.saved_step and (
+                at_end or _due(current, every["checkpoint"]) or self.preemption.requested
+            )
+            finite = not saving or self.checkpointer.state_is_finite()
+            if self.non_finite_in_a_row >= every["non_finite"] or not finite:
+                cause = (
+                    f"{self.non_finite_in_a_row} non-finite steps in a row"
+                    if finite
+                    else "non-finite weights or optimizer state"
+                )
+                self._restore_last_good(plan, current, cause)
+                current = int(self.step.numpy())
+                continue
+            if saving:
+                self._save()
+            if self.preemption.requested:
+                self.progress.message(
+                    f"SIGTERM: stopped at phase {plan.index + 1}, step {current}, checkpointed; "
+                    f"exiting with status {EXIT_STATUS}, a restart resumes here"
+                )
+                result["preempted"] = True
+                break
             if eval_files and (at_end or _due(current, every["eval"])):
                 result["eval"] = self.evaluate(plan, steps, eval_files, names)
                 accuracy = result["eval"]["mlm_accuracy"]
@@ -243,15 +317,39 @@ class _Run:
                         f"({accuracy:.4f}) at step {current}: stopping"
                     )
                     if not at_end:
-                        self.progress.message(f"checkpoint {self.checkpointer.save()}")
+                        self._save()
                     result["stopped_early"] = True
                     break
         return result
 
+    def _save(self):
+        self.progress.message(f"checkpoint {self.checkpointer.save()}")
+        self.saved_step = int(self.step.numpy())
+        self.restored_from = None
+
+    def _restore_last_good(self, plan, current, cause):
+        where = f"phase {plan.index + 1}, step {current}"
+        latest = self.checkpointer.latest()
+        if latest is None or latest[0] == self.restored_from:
+            again = " again after restoring " + latest[0] if latest else ""
+            raise TrainingError(f"{where}: {cause}{again}; stopping (no checkpoint was written)")
+        self.progress.message(f"{where}: {cause}; restoring {latest[0]}")
+        # The input goes on after the bad batches rather than replaying
+        # them: a bad stretch of data is stepped over, as PaLM did for loss
+        # spikes. A transient fault passes either way.
+        self.checkpointer.restore(latest[0], with_iterator=False)
+        self.restored_from, self.saved_step = latest[0], latest[1]
+        self.non_finite_in_a_row = 0  # the spike window keeps the losses before it
+
     def _train(self, plan, steps, iterator, n):
         phase = plan.phase
         start = time.perf_counter()
-        sums, norm, skipped = steps.train(iterator, tf.constant(n, tf.int64))
+        sums, norm, skipped, trailing = steps.train(iterator, tf.constant(n, tf.int64))
+        trailing = int(trailing)
+        if trailing == n:
+            self.non_finite_in_a_row += n
+        else:
+            self.non_finite_in_a_row = trailing
         figures = _figures(sums)
         seconds = time.perf_counter() - start
         current = int(self.step.numpy())
@@ -287,11 +385,14 @@ def _figures(sums):
     return {k: float(v) for k, v in model_lib.losses_from_sums(sums).items()}
 
 
-def _input(strategy, plan, files, names, seed, shuffle, remasker=None, skip=0, micro=False):
+def _input(
+    strategy, plan, files, names, seed, shuffle, remasker=None, skip=0, pipelines=None, micro=False
+):
     """An iterator over the phase's batches. Off TPU: a plain (so
     checkpointable) `tf.data` iterator over this worker's share of the
-    global batch, which the step splits among the local replicas. On TPU: a
-    distributed iterator of per-replica batches."""
+    global batch, the concatenation of its input pipelines' slices, which
+    the step splits among the local replicas. On TPU: a distributed
+    iterator of per-replica batches."""
     phase = plan.phase
     batch = plan.micro_batch if micro else plan.per_replica_batch
 
@@ -311,12 +412,45 @@ def _input(strategy, plan, files, names, seed, shuffle, remasker=None, skip=0, m
 
     if distribution.is_tpu(strategy):
         return iter(strategy.distribute_datasets_from_function(lambda c: dataset(c, batch)))
+    replicas = strategy.num_replicas_in_sync
     local = distribution.local_replicas(strategy)
-    workers = strategy.num_replicas_in_sync // local
+    workers = replicas // local
     resolver = getattr(strategy, "cluster_resolver", None)
     worker = resolver.task_id if workers > 1 and resolver else 0
-    context = tf.distribute.InputContext(workers, worker, strategy.num_replicas_in_sync)
-    return iter(dataset(context, batch * local))
+    pipelines = pipelines or workers
+    mine = pipelines // workers
+    slices = [
+        dataset(
+            tf.distribute.InputContext(pipelines, worker * mine + i, replicas),
+            batch * local // mine,
+        )
+        for i in range(mine)
+    ]
+    if mine == 1:
+        return iter(slices[0])
+    joined = tf.data.Dataset.zip(tuple(slices)).map(
+        lambda *parts: {key: tf.concat([p[key] for p in parts], 0) for key in parts[0]}
+    )
+    return iter(joined)
+
+
+def _check_input_pipelines(pipelines, workers, plans, strategy):
+    """The number of training input pipelines (None: one per worker)."""
+    if pipelines is None or distribution.is_tpu(strategy):
+        return pipelines
+    if int(pipelines) != pipelines or pipelines < 1 or pipelines % workers:
+        raise ConfigError(
+            f"train.input_pipelines={pipelines!r} must be a positive multiple of the "
+            f"{workers} worker(s)"
+        )
+    for plan in plans:
+        if plan.phase.global_batch_size % pipelines:
+            raise ConfigError(
+                f"train.input_pipelines={pipelines}: phase {plan.index + 1}'s "
+                f"global_batch_size {plan.phase.global_batch_size} does not split evenly "
+                "among them"
+            )
+    return int(pipelines)
 
 
 def _phase_data(phase, data_dir, vocab_file, eval_steps):
@@ -365,11 +499,14 @@ def _bert_config(model, overrides, vocab_file):
     return dataclasses.replace(config, **overrides)
 
 
-def _check_settings(precision, steps_per_loop, checkpoint_every, eval_every, eval_steps):
+def _check_settings(
+    precision, steps_per_loop, checkpoint_every, eval_every, eval_steps, max_non_finite_steps
+):
     if precision not in PRECISIONS:
         raise ConfigError(f"train.precision={precision!r}: choose one of {PRECISIONS}")
     for name, value, optional in (
         ("steps_per_loop", steps_per_loop, False),
+        ("max_non_finite_steps", max_non_finite_steps, False),
         ("checkpoint_every", checkpoint_every, True),
         ("eval_every", eval_every, True),
         ("eval_steps", eval_steps, False),
@@ -378,6 +515,35 @@ def _check_settings(precision, steps_per_loop, checkpoint_every, eval_every, eva
             value is not None and (int(value) != value or value < 1)
         ):
             raise ConfigError(f"train.{name} must be an integer >= 1, got {value!r}")
+
+
+def _check_writable(model_dir):
+    try:
+        tf.io.gfile.makedirs(model_dir)
+        probe = os.path.join(model_dir, f".write_test_{os.getpid()}")  # one per worker
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("ok")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as error:
+        message = getattr(error, "strerror", None) or getattr(error, "message", str(error))
+        raise ConfigError(f"model_dir {model_dir!r} is not writable: {message}") from None
+
+
+def _check_disk(model_dir, model, optimizer):
+    """Room for one more checkpoint (local folders; object stores skip)."""
+    if "://" in model_dir:
+        return
+    needed = sum(
+        int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+        for v in model.weights + optimizer.variables
+        if v.dtype != "bfloat16"
+    )
+    free = shutil.disk_usage(model_dir).free
+    if free < needed:
+        raise ConfigError(
+            f"model_dir {model_dir!r}: {free / 1e6:.1f} MB free on its disk, one checkpoint "
+            f"needs {needed / 1e6:.1f} MB"
+        )
 
 
 @contextlib.contextmanager

@@ -18,9 +18,3 @@ def builtin_data(tmp_path_factory, builtin_vocab):
         corpus.BUILTIN, str(folder), options, vocab_file=builtin_vocab, num_shards=2
     )
     return folder, manifest
-
-
-@pytest.fixture(scope="session")
-def builtin_data_dir(tmp_path_factory):
-    """Where trainer tests make (once) and share built-in data."""
-    return str(tmp_path_factory.mktemp("builtin_data"))

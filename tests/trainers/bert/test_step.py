@@ -61,7 +61,7 @@ def _train(
         iterator = iter(batches)
     else:
         iterator = iter(dataset(None, GLOBAL_BATCH))
-    sums, norm, skipped = runner.train(iterator, tf.constant(steps, tf.int64))
+    sums, norm, skipped, _ = runner.train(iterator, tf.constant(steps, tf.int64))
     weights = [v.numpy() for v in net.trainable_variables]
     return weights, sums.numpy(), int(step.numpy()), int(skipped), opt
 
