@@ -30,13 +30,14 @@ setup(
     ],
     entry_points={
         "console_scripts": [
-            "bert-create-pretraining-data=trainers.bert.create_data:run",
+            "bert-create-pretraining-data=trainers.bert.create_data_main:run",
             "bert-pretrain=trainers.bert.main:run",
         ],
     },
     extras_require={
         "jax": ["jax>=0.4.30"],
-        "test": ["pytest>=8", "jax>=0.4.30", "ruff>=0.6"],
+        "plots": ["matplotlib>=3.8"],
+        "test": ["pytest>=8", "jax>=0.4.30", "ruff>=0.6", "matplotlib>=3.8"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
