@@ -330,9 +330,13 @@ class _Run:
     def _restore_last_good(self, plan, current, cause):
         where = f"phase {plan.index + 1}, step {current}"
         latest = self.checkpointer.latest()
-        if latest is None or latest[0] == self.restored_from:
-            again = " again after restoring " + latest[0] if latest else ""
-            raise TrainingError(f"{where}: {cause}{again}; stopping (no checkpoint was written)")
+        if latest is None:
+            raise TrainingError(f"{where}: {cause} and no checkpoint to restore; stopping")
+        if latest[0] == self.restored_from:
+            raise TrainingError(
+                f"{where}: {cause} again after restoring {latest[0]}; stopping (it is the "
+                "newest good checkpoint)"
+            )
         self.progress.message(f"{where}: {cause}; restoring {latest[0]}")
         # The input goes on after the bad batches rather than replaying
         # them: a bad stretch of data is stepped over, as PaLM did for loss
