@@ -219,6 +219,16 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         values = ops.convert_to_numpy(ops.convert_to_tensor(self._trust_ratio.value))
         return {variable_path(v): float(r) for v, r in zip(self._trainable_variables, values)}
 
+    @property
+    def variable_rules(self):
+        """What the exclusion lists decided, as `{variable path: {"weight_decay":
+        bool, "layer_adaptation": bool}}` (True: applied to that variable)."""
+        self._check_built("variable_rules")
+        return {
+            variable_path(v): {"weight_decay": decays, "layer_adaptation": adapts}
+            for v, decays, adapts in zip(self._trainable_variables, self._decays, self._adapts)
+        }
+
     def _check_built(self, what):
         if not self.built:
             raise ValueError(

@@ -45,11 +45,14 @@ def test_optimizer_applies_lists_to_variables():
         exclude_from_layer_adaptation=["embeddings$"],
     )
     optimizer.build(variables)
-    decays = {v.path: d for v, d in zip(variables, optimizer._decays)}
-    adapts = {v.path: a for v, a in zip(variables, optimizer._adapts)}
-    assert decays["pooled_dense/kernel"] and not decays["pooled_dense/bias"]
-    assert not adapts["token_embedding/embeddings"]
-    assert adapts["pooled_dense/bias"]
+    rules = optimizer.variable_rules
+    assert rules["pooled_dense/kernel"] == {"weight_decay": True, "layer_adaptation": True}
+    assert rules["pooled_dense/bias"] == {"weight_decay": False, "layer_adaptation": True}
+    assert rules["token_embedding/embeddings"] == {
+        "weight_decay": True,
+        "layer_adaptation": False,
+    }
+    assert list(rules) == [v.path for v in variables]
 
 
 def test_keras_exclude_method_is_honoured():

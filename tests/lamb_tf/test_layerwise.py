@@ -251,3 +251,5 @@ def test_tfa_call_works_by_changing_the_import():
 def test_diagnostics_before_build_say_what_to_do():
     with pytest.raises(ValueError, match="once the optimizer is built"):
         _ = lamb_tf.LAMB().trust_ratios
+    with pytest.raises(ValueError, match="variable_rules.*once the optimizer is built"):
+        _ = lamb_tf.LARS().variable_rules

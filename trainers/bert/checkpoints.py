@@ -11,6 +11,8 @@ killed at any moment resumes from the newest complete checkpoint.
 """
 
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 
@@ -143,11 +145,27 @@ def export_encoder(model_dir, backbone, vocab_file=None, lowercase=True):
     import keras_hub
 
     path = os.path.join(model_dir, ENCODER)
-    backbone.save_to_preset(path)
+    # keras-hub writes presets with local file APIs: for an object store
+    # (gs://) the preset is made in a local folder and copied over.
+    remote = "://" in path
+    local = tempfile.mkdtemp(prefix="encoder-") if remote else path
+    backbone.save_to_preset(local)
     if vocab_file:
         tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=lowercase)
-        tokenizer.save_to_preset(path)
+        tokenizer.save_to_preset(local)
+    if remote:
+        _copy_tree(local, path)
+        shutil.rmtree(local)
     return path
+
+
+def _copy_tree(source, destination):
+    for folder, _, files in os.walk(source):
+        relative = os.path.relpath(folder, source)
+        target = destination if relative == "." else os.path.join(destination, relative)
+        tf.io.gfile.makedirs(target)
+        for name in files:
+            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name), overwrite=True)
 
 
 @tf.function

@@ -110,7 +110,7 @@ def _check_against_manifest(path, manifest, vocab_file, vocab_sha256):
     entries = {s["file"]: s for s in manifest.get("shards", [])}
     entry = entries.get(os.path.basename(path))
     if entry is not None:
-        size = os.path.getsize(path)
+        size = tf.io.gfile.stat(path).length
         if size != entry["bytes"]:
             raise DataError(
                 f"{path}: {size} bytes where manifest.json records {entry['bytes']}: "

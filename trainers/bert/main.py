@@ -14,6 +14,7 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import gin  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from trainers.bert import distribution, preemption  # noqa: E402
@@ -45,8 +46,8 @@ def main(argv):
     gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
     strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.tpu)
     if strategy.extended.should_checkpoint:  # the chief, under several workers
-        os.makedirs(FLAGS.model_dir, exist_ok=True)
-        with open(os.path.join(FLAGS.model_dir, "flags.txt"), "w") as f:
+        tf.io.gfile.makedirs(FLAGS.model_dir)  # also gs:// (os would make a local "gs:")
+        with tf.io.gfile.GFile(os.path.join(FLAGS.model_dir, "flags.txt"), "w") as f:
             f.write(FLAGS.flags_into_string())
     summary = train_lib.train(FLAGS.model_dir, strategy=strategy)
     if summary["preempted"]:

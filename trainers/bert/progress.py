@@ -21,9 +21,10 @@ class Progress:
         self.stream = stream or sys.stdout
         self._log = None
         if write:
+            # tf.io.gfile: model_dir may be an object store (gs://) on TPU.
             path = os.path.join(model_dir, LOG)
-            torn = os.path.exists(path) and not _ends_with_newline(path)
-            self._log = open(path, "a", encoding="utf-8")
+            torn = tf.io.gfile.exists(path) and not _ends_with_newline(path)
+            self._log = tf.io.gfile.GFile(path, "a")
             if torn:  # a run killed mid-line: end that line, keep ours whole
                 self._log.write("\n")
         self._writers = {}
@@ -119,9 +120,9 @@ def _duration(seconds):
 
 
 def _ends_with_newline(path):
-    with open(path, "rb") as f:
-        f.seek(0, os.SEEK_END)
-        if f.tell() == 0:
+    with tf.io.gfile.GFile(path, "rb") as f:
+        size = f.size()
+        if size == 0:
             return True
-        f.seek(-1, os.SEEK_END)
+        f.seek(size - 1)
         return f.read(1) == b"\n"

@@ -80,7 +80,7 @@ def write_manifest(output_dir, manifest, name=MANIFEST):
 
 def read_manifest(output_dir, name=MANIFEST):
     path = os.path.join(output_dir, name)
-    if not os.path.exists(path):
+    if not tf.io.gfile.exists(path):  # tf.io.gfile: also beside shards on gs://
         return None
-    with open(path) as f:
+    with tf.io.gfile.GFile(path) as f:
         return json.load(f)

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import os
 import shutil
+import tempfile
 import time
 
 import gin
@@ -150,8 +151,15 @@ def train(
 
     # Everything that can be wrong is checked before any compute.
     if any(p.train_files == corpus.BUILTIN for p in phases):
+        if data_dir is None and "://" in model_dir:
+            raise ConfigError(
+                f"built-in data is made on a local disk: with model_dir {model_dir!r} "
+                "set train.data_dir to a local folder"
+            )
         data_dir = data_dir or os.path.join(model_dir, "data")
         vocab_file = builtin_data.vocab_file(data_dir)
+    elif vocab_file and "://" in vocab_file:
+        vocab_file = _local_copy(vocab_file)  # the tokenizers read local files
     config = _bert_config(model, model_overrides, vocab_file)
     plans = phases_lib.plan(phases, strategy.num_replicas_in_sync, config.max_sequence_length)
     inputs = [_phase_data(plan.phase, data_dir, vocab_file, eval_steps) for plan in plans]
@@ -177,7 +185,7 @@ def train(
     )
     chief = checkpointer.is_chief  # the one worker that writes logs and exports
     if chief:
-        with open(os.path.join(model_dir, "operative_config.gin"), "w") as f:
+        with tf.io.gfile.GFile(os.path.join(model_dir, "operative_config.gin"), "w") as f:
             f.write(gin.operative_config_str())
 
     progress = Progress(model_dir, len(plans), tensorboard=tensorboard, write=chief)
@@ -373,7 +381,9 @@ class _Run:
         )
         trust_ratios = None
         if isinstance(self.opt, LayerwiseOptimizer):
-            trust_ratios = np.asarray(self.opt.trust_ratio_tensor)
+            # Variables excluded from adaptation report 1; leave them out.
+            adapted = [r["layer_adaptation"] for r in self.opt.variable_rules.values()]
+            trust_ratios = np.asarray(self.opt.trust_ratio_tensor)[adapted]
         self.progress.train(plan, current, figures, trust_ratios)
         return figures
 
@@ -519,6 +529,15 @@ def _check_settings(
             value is not None and (int(value) != value or value < 1)
         ):
             raise ConfigError(f"train.{name} must be an integer >= 1, got {value!r}")
+
+
+def _local_copy(path):
+    local = os.path.join(tempfile.mkdtemp(prefix="vocab-"), os.path.basename(path))
+    try:
+        tf.io.gfile.copy(path, local)
+    except tf.errors.OpError as error:
+        raise ConfigError(f"train.vocab_file {path!r}: {error.message}") from None
+    return local
 
 
 def _check_writable(model_dir):

@@ -2,6 +2,7 @@
 learning rate re-warming at the boundary, moments carried over or reset,
 exact resume mid-phase, the exported encoder, errors before training."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert import checkpoints, train
+from trainers.bert import builtin_data, checkpoints, train
 from trainers.bert.data import DataError
 from trainers.bert.phases import ConfigError, Phase
 
@@ -74,6 +75,16 @@ def test_both_phases_run_and_the_learning_rate_warms_up_again(full_run):
         assert np.isfinite(record["loss"]) and record["tokens_per_second"] > 0
         assert 0 < record["trust_ratio_min"] <= record["trust_ratio_max"]
         assert 0 < record["mfu"] < 1
+    # The range covers the adapted variables only (excluded ones report 1).
+    optimizer = result["optimizer"]
+    adapted = [
+        ratio
+        for path, ratio in optimizer.trust_ratios.items()
+        if optimizer.variable_rules[path]["layer_adaptation"]
+    ]
+    assert len(adapted) < len(optimizer.trust_ratios)
+    assert train_log[-1]["trust_ratio_min"] == pytest.approx(min(adapted))
+    assert train_log[-1]["trust_ratio_max"] == pytest.approx(max(adapted))
     assert os.path.exists(os.path.join(model_dir, "operative_config.gin"))
     assert os.listdir(os.path.join(model_dir, "tensorboard", "train"))
 
@@ -134,6 +145,58 @@ def test_exported_encoder_loads_in_keras_hub(full_run):
     )
     assert outputs["pooled_output"].shape == (1, 128)
     np.testing.assert_allclose(outputs["sequence_output"], expected["sequence_output"], atol=1e-5)
+
+
+def _to_ram(local_folder, name):
+    remote = f"ram://{name}"
+    checkpoints._copy_tree(local_folder, remote)
+    return remote
+
+
+def test_object_store_paths_for_data_vocabulary_and_model_dir(builtin_data_dir):
+    # TensorFlow's in-memory filesystem stands in for gs://: nothing may go
+    # through local file APIs (they would write a local folder named "ram:").
+    phases = _phases(steps=2, warmup_steps=1)
+    for index, phase in enumerate(phases):
+        train_files, eval_files = builtin_data.shards(
+            builtin_data_dir, phase.seq_length, phase.max_predictions
+        )
+        folder = _to_ram(os.path.dirname(os.path.dirname(train_files)), f"data/{index}")
+        phases[index] = dataclasses.replace(
+            phase,
+            train_files=f"{folder}/train/*.tfrecord",
+            eval_files=f"{folder}/heldout/*.tfrecord",
+        )
+    assert tf.io.gfile.exists("ram://data/0/train/manifest.json")
+    vocab_file = "ram://data/vocab.txt"
+    tf.io.gfile.copy(builtin_data.vocab_file(builtin_data_dir), vocab_file, overwrite=True)
+    model_dir = "ram://bert_run"
+    result = _train(model_dir, None, phases, steps_per_loop=1, vocab_file=vocab_file)
+    assert result["step"] == 6
+    names = {name.rstrip("/") for name in tf.io.gfile.listdir(model_dir)}
+    assert {"log.jsonl", "operative_config.gin", "checkpoints", "encoder"} <= names
+    with tf.io.gfile.GFile(f"{model_dir}/log.jsonl") as f:
+        assert len([line for line in f.read().splitlines() if '"train"' in line]) == 6
+    encoder = set(tf.io.gfile.listdir(f"{model_dir}/encoder"))
+    assert {"config.json", "model.weights.h5", "tokenizer.json"} <= encoder
+    assert not os.path.exists("ram:")
+
+
+def test_object_store_shard_is_checked_against_its_manifest(builtin_data_dir):
+    train_files, _ = builtin_data.shards(builtin_data_dir, 32, 5)
+    folder = _to_ram(os.path.dirname(train_files), "truncated")
+    shard = sorted(tf.io.gfile.glob(f"{folder}/*.tfrecord"))[0]
+    with tf.io.gfile.GFile(shard, "rb") as f:
+        content = f.read()
+    with tf.io.gfile.GFile(shard, "wb") as f:
+        f.write(content[:-10])
+    with pytest.raises(DataError, match="truncated"):
+        _train("ram://truncated_run", None, _phases(train_files=f"{folder}/*.tfrecord")[:1])
+
+
+def test_built_in_data_with_an_object_store_model_dir_needs_a_local_data_dir():
+    with pytest.raises(ConfigError, match="set train.data_dir to a local folder"):
+        train.train("ram://builtin_run", phases=_phases())
 
 
 def test_training_beats_chance_and_the_untrained_model(tmp_path, builtin_data_dir):
