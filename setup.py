@@ -15,6 +15,7 @@ setup(
     ),
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    url="https://github.com/lamb-tf/lamb-tf",
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["lamb_tf", "lamb_tf.*", "trainers", "trainers.*"]),
@@ -37,7 +38,15 @@ setup(
     extras_require={
         "jax": ["jax>=0.4.30"],
         "plots": ["matplotlib>=3.8"],
-        "test": ["pytest>=8", "jax>=0.4.30", "ruff>=0.6", "matplotlib>=3.8"],
+        "test": [
+            "pytest>=8",
+            "jax>=0.4.30",
+            "ruff>=0.6",
+            "matplotlib>=3.8",
+            "nbclient>=0.10",
+            "nbformat>=5.10",
+            "ipykernel>=6.29",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

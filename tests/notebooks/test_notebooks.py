@@ -1,0 +1,108 @@
+"""The Colab notebooks run top to bottom on CPU, with the parameter cell's
+values shrunk, and are committed without outputs."""
+
+import pathlib
+import re
+
+import nbformat
+import pytest
+from ipykernel.kernelspec import install as install_kernel
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPOSITORY = re.search(r'url="([^"]+)"', (ROOT / "setup.py").read_text()).group(1)
+
+
+def _parameter_cell(notebook):
+    tagged = [i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "one cell tagged 'parameters'"
+    return tagged[0]
+
+
+def _execute(name, tmp_path, **overrides):
+    """Runs the notebook in a kernel of this interpreter, in `tmp_path`, with
+    `overrides` assigned right after the parameter cell (as papermill does)."""
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    assignments = "\n".join(f"{key} = {value!r}" for key, value in overrides.items())
+    notebook.cells.insert(_parameter_cell(notebook) + 1, nbformat.v4.new_code_cell(assignments))
+    # A kernel spec naming sys.executable: a "python3" kernel found elsewhere
+    # on the machine could be another Python without this project.
+    install_kernel(kernel_name="lamb_tf_test", prefix=str(tmp_path / "kernel"))
+    specs = KernelSpecManager(
+        kernel_dirs=[str(tmp_path / "kernel" / "share" / "jupyter" / "kernels")]
+    )
+    kernel = KernelManager(kernel_name="lamb_tf_test", kernel_spec_manager=specs)
+    work = tmp_path / "work"
+    work.mkdir()
+    client = NotebookClient(
+        notebook, km=kernel, timeout=900, resources={"metadata": {"path": str(work)}}
+    )
+    client.execute(env={"TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    return notebook
+
+
+def _text(notebook):
+    return "".join(
+        output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
+
+
+def _images(notebook):
+    return [
+        output
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+        if "image/png" in output.get("data", {})
+    ]
+
+
+@pytest.mark.slow
+def test_bert_pretraining_notebook_runs_on_cpu(tmp_path):
+    notebook = _execute(
+        "bert_pretraining_tpu.ipynb", tmp_path, STEPS=(4, 2), DUPE_FACTOR=1, WORK_DIR="demo"
+    )
+    text = _text(notebook)
+    assert "No TPU found" in text and "cpu: 1 replica(s)" in text
+    assert "phase 2 [" in text and "held-out:" in text
+    assert "cosine similarity" in text
+    assert len(_images(notebook)) == 1
+    assert (tmp_path / "work" / "demo" / "run" / "encoder" / "config.json").exists()
+
+
+@pytest.mark.slow
+def test_lamb_with_keras_notebook_runs_on_cpu(tmp_path):
+    notebook = _execute("lamb_with_keras.ipynb", tmp_path, EXAMPLES=4096, EPOCHS=2)
+    text = _text(notebook)
+    assert "lamb_tf.LAMB" in text and "keras AdamW" in text
+    assert len(_images(notebook)) == 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    nbformat.validate(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, (
+                f"{path.name} holds outputs: run `python tools/strip_notebooks.py`"
+            )
+        assert "execution" not in cell.metadata
+    assert "widgets" not in notebook.metadata
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_badge_and_install_name_the_repository(path):
+    notebook = nbformat.read(path, as_version=4)
+    owner_name = REPOSITORY.removeprefix("https://github.com/")
+    badge = f"https://colab.research.google.com/github/{owner_name}/blob/main/notebooks/{path.name}"
+    assert badge in notebook.cells[0].source
+    assert f'REPOSITORY = "{REPOSITORY}"' in notebook.cells[_parameter_cell(notebook)].source
+
+
+def test_both_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == ["bert_pretraining_tpu.ipynb", "lamb_with_keras.ipynb"]
