@@ -266,6 +266,11 @@ class _Run:
         self.non_finite_in_a_row = 0
         self.restored_from = None  # the checkpoint last restored after non-finite steps
         self.saved_step = None  # the step of the newest checkpoint
+        # Which trust ratios to report: variables excluded from adaptation
+        # always read 1. Fixed once the optimizer is built.
+        self.adapted = None
+        if isinstance(opt, LayerwiseOptimizer):
+            self.adapted = [r["layer_adaptation"] for r in opt.variable_rules.values()]
 
     def phase(self, plan, steps, iterator, eval_files, names):
         """Runs `plan`'s phase from the current step to its end (or to the
@@ -380,10 +385,8 @@ class _Run:
             skipped=int(skipped),
         )
         trust_ratios = None
-        if isinstance(self.opt, LayerwiseOptimizer):
-            # Variables excluded from adaptation report 1; leave them out.
-            adapted = [r["layer_adaptation"] for r in self.opt.variable_rules.values()]
-            trust_ratios = np.asarray(self.opt.trust_ratio_tensor)[adapted]
+        if self.adapted is not None:
+            trust_ratios = np.asarray(self.opt.trust_ratio_tensor)[self.adapted]
         self.progress.train(plan, current, figures, trust_ratios)
         return figures
 
