@@ -102,28 +102,31 @@ class LAMB(LayerwiseOptimizer):
             raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")
         self.variant = variant
 
-    def _update_direction(self, x, g, slots, step, decay):
+    def _moments(self, x, g, slots, decay):
         m, v = slots
         b1, b2 = self.beta_1, self.beta_2
-        m = b1 * m + (1.0 - b1) * g
-        v = b2 * v + (1.0 - b2) * ops.square(g)
-        m_hat = self._debiased(m, g, b1, step, self.variant != "LAMB")
-        v_hat = self._debiased(v, ops.square(g), b2, step, self.variant == "NN-LAMB")
+        return b1 * m + (1.0 - b1) * g, b2 * v + (1.0 - b2) * ops.square(g)
+
+    def _direction(self, x, g, slots, step, decay):
+        m, v = slots
+        m_hat = self._debiased(m, g, self.beta_1, step, self.variant != "LAMB")
+        v_hat = self._debiased(v, ops.square(g), self.beta_2, step, self.variant == "NN-LAMB")
         u = m_hat / (ops.sqrt(v_hat) + self.epsilon)
         if decay:
             u = u + self.weight_decay * x
-        return u, (m, v)
+        return u
 
     def _debiased(self, moment, sample, beta, step, nesterov):
         """moment/(1 - b^t); with Nesterov (Dozat's NAdam form) the look-ahead
-        b*moment/(1 - b^(t+1)) + (1 - b)*sample/(1 - b^t)."""
+        b*moment/(1 - b^(t+1)) + (1 - b)*sample/(1 - b^t). Scalars are
+        inverted once: a divide per element would cost more than its memory."""
         if not self.bias_correction:
             return beta * moment + (1.0 - beta) * sample if nesterov else moment
-        correction = 1.0 - ops.power(beta, step)
+        inverse = 1.0 / (1.0 - ops.power(beta, step))
         if not nesterov:
-            return moment / correction
-        next_correction = 1.0 - ops.power(beta, step + 1.0)
-        return beta * moment / next_correction + (1.0 - beta) * sample / correction
+            return moment * inverse
+        next_inverse = 1.0 / (1.0 - ops.power(beta, step + 1.0))
+        return (beta * next_inverse) * moment + ((1.0 - beta) * inverse) * sample
 
     def get_config(self):
         config = super().get_config()

@@ -35,6 +35,7 @@ class LARS(LayerwiseOptimizer):
     """
 
     slot_names = ("momentum",)
+    norms_in_one_pass = False
 
     def __init__(
         self,
@@ -66,13 +67,18 @@ class LARS(LayerwiseOptimizer):
         self.trust_coefficient = validation.positive("trust_coefficient", trust_coefficient)
         self.nesterov = bool(nesterov)
 
-    def _update_direction(self, x, g, slots, step, decay):
+    def _moments(self, x, g, slots, decay):
         (m,) = slots
-        b = self.momentum
-        d = g + self.weight_decay * x if decay else g
-        m = b * m + (1.0 - b) * d
-        u = b * m + (1.0 - b) * d if self.nesterov else m
-        return u, (m,)
+        return (self.momentum * m + (1.0 - self.momentum) * self._decayed(x, g, decay),)
+
+    def _direction(self, x, g, slots, step, decay):
+        (m,) = slots
+        if not self.nesterov:
+            return m
+        return self.momentum * m + (1.0 - self.momentum) * self._decayed(x, g, decay)
+
+    def _decayed(self, x, g, decay):
+        return g + self.weight_decay * x if decay else g
 
     def get_config(self):
         config = super().get_config()

@@ -1,7 +1,7 @@
 """The machinery LAMB and LARS share: per-layer direction, trust ratio, step.
 
 A subclass defines the update direction u_t of one weight tensor from its
-gradient and slots (`_update_direction`); this class turns it into
+gradient and slots (`_moments`, `_direction`); this class turns it into
 
     x_{t+1} = x_t - eta_t * ratio_t * u_t,   ratio_t = trust_ratio(||x_t||, ||u_t||)
 
@@ -13,15 +13,33 @@ step on JAX.
 """
 
 import warnings
+from collections.abc import Callable
+from typing import NamedTuple
 
 import keras
 from keras import ops
 
 from lamb_tf import validation
 from lamb_tf.exclusions import PathPatterns, variable_path
-from lamb_tf.trust_ratio import l2_norm, trust_ratio
+from lamb_tf.trust_ratio import l2_norms, trust_ratio
 
 _HALF_DTYPES = ("float16", "bfloat16")
+
+
+class Access(NamedTuple):
+    """How the update reaches the backend's state inside its computation."""
+
+    read: Callable  # (reference, dtype) -> tensor
+    write: Callable  # (reference, value) -> None
+    barrier: Callable  # nested tensors -> the same values, opaque to the compiler
+
+
+def _backend_barrier():
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.lax.optimization_barrier
+    return lambda values: values
 
 
 class LayerwiseOptimizer(keras.optimizers.Optimizer):
@@ -29,6 +47,9 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     slot_names = ()
     trust_coefficient = 1.0  # LARS sets its own; LAMB's ratio is phi(||x||)/||u||
+    # LAMB computes u from x and its slots as it goes: one pass takes both
+    # norms. LARS's u is its momentum, already in memory: two passes are faster.
+    norms_in_one_pass = True
 
     def __init__(
         self,
@@ -97,53 +118,57 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
     # ------------------------------------------------------------ the math
 
-    def _update_direction(self, x, g, slots, step, decay):
-        """Returns (u, new_slots) for one variable; all in the compute dtype."""
+    def _moments(self, x, g, slots, decay):
+        """Returns the new slots of one variable; all in the compute dtype."""
         raise NotImplementedError
 
-    def _update_variable(self, index, x, g, slots, learning_rate, step):
+    def _direction(self, x, g, slots, step, decay):
+        """Returns the update direction u_t from the new slots."""
+        raise NotImplementedError
+
+    def _update_variable(self, index, x, g, slots, learning_rate, step, barrier):
         """Pure: the new value, new slots and trust ratio of one variable.
 
         `index` is the variable's position in the optimizer's list, a Python
         int, so its rules (decay, adaptation) are fixed when this is traced.
+        Two passes over the variable: the first writes the slots and takes
+        ||x|| and ||u||, the second recomputes u from the slots just written
+        and writes x. `barrier` hides the first pass's u from the second, so
+        the compiler recomputes it (a few reads) instead of keeping u, a
+        temporary the size of the variable, alive between the passes.
         """
         dtype = keras.backend.standardize_dtype(x.dtype)
         # Half-precision moments would round b2 = 0.999 to 1: compute in float32.
         compute = "float32" if dtype in _HALF_DTYPES else dtype
-        x = ops.cast(x, compute)
-        u, new_slots = self._update_direction(
-            x,
-            ops.cast(g, compute),
-            [ops.cast(s, compute) for s in slots],
-            ops.cast(step, compute),
-            self._decays[index],
-        )
+        decay = self._decays[index]
+        x, g = ops.cast(x, compute), ops.cast(g, compute)
+        step = ops.cast(step, compute)
+        slots = self._moments(x, g, [ops.cast(s, compute) for s in slots], decay)
+        ratio = ops.ones((), compute)
         if self._adapts[index]:
+            u = self._direction(x, g, slots, step, decay)
+            norms = l2_norms(x, u, self.norms_in_one_pass)
+            x, g, slots, norms = barrier((x, g, list(slots), norms))
             ratio = trust_ratio(
-                l2_norm(x),
-                l2_norm(u),
-                self.trust_coefficient,
-                self.phi_bounds,
-                self.trust_ratio_bounds,
+                norms[0], norms[1], self.trust_coefficient, self.phi_bounds, self.trust_ratio_bounds
             )
-        else:
-            ratio = ops.ones((), compute)
+        u = self._direction(x, g, slots, step, decay)
         new_x = x - ops.cast(learning_rate, compute) * ratio * u
         return (
             ops.cast(new_x, dtype),
-            [ops.cast(s, dtype) for s in new_slots],
+            [ops.cast(s, dtype) for s in slots],
             ops.cast(ratio, "float32"),
         )
 
-    def _apply_layerwise(self, indices, grads, refs, read, write, learning_rate, step):
+    def _apply_layerwise(self, indices, grads, refs, access, learning_rate, step):
         """Reads, updates and writes each variable in turn, then the ratios.
 
         `refs[k]` holds the references to variable `indices[k]` and its slots
         (Keras variables, or resource handles on TensorFlow), `refs[-1]` the
-        trust-ratio vector's; `read(ref, dtype)` and `write(ref, value)`
-        access them. Writing each variable before the next is read lets XLA
-        free one variable's temporaries before the next variable's exist.
-        `step` is t of the paper, counted from 1.
+        trust-ratio vector's; `access` reads and writes them and provides the
+        backend's optimization barrier. Writing each variable before the next
+        is read lets the compiler free one variable's temporaries before the
+        next variable's exist. `step` is t of the paper, counted from 1.
         """
         ratios = []
         for k, (index, g) in enumerate(zip(indices, grads)):
@@ -151,22 +176,23 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
             dtype = self._trainable_variables[index].dtype
             new_x, new_slots, ratio = self._update_variable(
                 index,
-                read(x_ref, dtype),
+                access.read(x_ref, dtype),
                 g,
-                [read(r, dtype) for r in slot_refs],
+                [access.read(r, dtype) for r in slot_refs],
                 learning_rate,
                 step,
+                access.barrier,
             )
-            write(x_ref, new_x)
+            access.write(x_ref, new_x)
             for r, value in zip(slot_refs, new_slots):
-                write(r, value)
+                access.write(r, value)
             ratios.append(ratio)
         ratio_ref = refs[-1]
         ratios = ops.stack(ratios)
         if list(indices) != list(range(len(self._trainable_variables))):
-            old = read(ratio_ref, "float32")
+            old = access.read(ratio_ref, "float32")
             ratios = ops.scatter_update(old, [[i] for i in indices], ratios)
-        write(ratio_ref, ratios)
+        access.write(ratio_ref, ratios)
 
     def _references(self, variables):
         """Per variable: (variable, its slots...), then the ratio vector."""
@@ -190,14 +216,13 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     def _update_variables(self, grads, variables, learning_rate):
         """Backend-neutral path (JAX, where the whole train step is jitted)."""
         indices, refs = self._references(variables)
+        access = Access(
+            read=lambda variable, dtype: variable.value,
+            write=self.assign,
+            barrier=_backend_barrier(),
+        )
         self._apply_layerwise(
-            indices,
-            list(grads),
-            refs,
-            lambda variable, dtype: variable.value,
-            self.assign,
-            learning_rate,
-            self.iterations + 1,
+            indices, list(grads), refs, access, learning_rate, self.iterations + 1
         )
 
     # ---------------------------------------------------------- diagnostics

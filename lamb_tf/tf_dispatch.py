@@ -13,6 +13,9 @@ are arguments, never captured, so one trace serves every replica.
 
 import keras
 import tensorflow as tf
+from tensorflow.compiler.tf2xla.python import xla as tf2xla
+
+from lamb_tf.layerwise import Access
 
 
 def update_on_each_replica(optimizer, grads, variables, learning_rate):
@@ -57,9 +60,14 @@ def _tf_variable(variable):
 
 def _compiled(optimizer):
     if optimizer._compiled_apply is None:
+        access = Access(
+            read=_read,
+            write=_write,
+            barrier=_xla_barrier if optimizer.jit_compile else lambda values: values,
+        )
 
         def apply(indices, grads, handles, learning_rate, step):
-            optimizer._apply_layerwise(indices, grads, handles, _read, _write, learning_rate, step)
+            optimizer._apply_layerwise(indices, grads, handles, access, learning_rate, step)
 
         optimizer._compiled_apply = tf.function(
             apply, jit_compile=optimizer.jit_compile, autograph=False
@@ -73,3 +81,9 @@ def _read(handle, dtype):
 
 def _write(handle, value):
     tf.raw_ops.AssignVariableOp(resource=handle, value=value)
+
+
+def _xla_barrier(values):
+    # XLA's OptimizationBarrier; TensorFlow exposes it only here (jax2tf uses it too).
+    flat = tf.nest.flatten(values)
+    return tf.nest.pack_sequence_as(values, list(tf2xla.optimization_barrier(*flat)))

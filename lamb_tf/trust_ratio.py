@@ -13,17 +13,31 @@ from keras import ops
 _BLOCK = 32
 
 
-def l2_norm(x):
-    """||x||, summed in two levels for a large tensor: squares summed over
-    blocks of 32 contiguous elements, then the block sums added by a dot with
-    ones. XLA:CPU fuses the first level with the square (and whatever
-    produced x) into one streaming pass; a single full reduction makes it
-    materialise x*x first, a full extra write and read of the tensor."""
+def l2_norms(x, u, one_pass=True):
+    """(||x||, ||u||) of two tensors of one shape, as a vector of 2.
+
+    A large tensor is summed in two levels: squares summed over blocks of 32
+    elements, then the block sums added by a product with ones. XLA:CPU fuses
+    the first level with the squares (and whatever produced the tensor) into
+    one streaming pass; a single full reduction makes it write x*x out in full
+    first and read it back. With `one_pass`, the blocks of x and u alternate
+    in one reduction, so a u computed from x reads x once for both norms;
+    without it, two reductions, faster when u is already in memory.
+    """
     size = math.prod(x.shape) if all(d is not None for d in x.shape) else 0
     if size < _BLOCK * _BLOCK or size % _BLOCK:
-        return ops.sqrt(ops.sum(ops.square(x)))
-    blocks = ops.sum(ops.reshape(ops.square(x), (-1, _BLOCK)), axis=1)
-    return ops.sqrt(ops.dot(blocks, ops.ones_like(blocks)))
+        return ops.sqrt(ops.stack([ops.sum(ops.square(x)), ops.sum(ops.square(u))]))
+    if one_pass:
+        squares = ops.stack([ops.reshape(ops.square(t), (-1, _BLOCK)) for t in (x, u)], 1)
+        blocks = ops.reshape(_block_sums(squares), (-1, 2))
+    else:
+        blocks = ops.stack([_block_sums(ops.square(t)) for t in (x, u)], 1)
+    return ops.sqrt(ops.matmul(ops.ones((size // _BLOCK,), blocks.dtype), blocks))
+
+
+def _block_sums(squares):
+    # A 1-D result: XLA:CPU splits this reduction over the cores, not a 2-D one.
+    return ops.sum(ops.reshape(squares, (-1, _BLOCK)), axis=1)
 
 
 def trust_ratio(param_norm, update_norm, coefficient=1.0, phi_bounds=None, ratio_bounds=None):

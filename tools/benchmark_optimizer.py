@@ -5,16 +5,18 @@
 
 For each optimizer (lamb_tf.LAMB, lamb_tf.LARS, keras.optimizers.Lamb,
 keras.optimizers.AdamW) with and without XLA around the step, in one process:
-median step time over `--repeats` steps after `--warmup` steps, parameters/s,
-bytes moved/s (by the minimum traffic of each algorithm), the fraction of the
-machine's memory bandwidth (measured in the same run by a fused read-write pass
-over the same bytes), and ratios to AdamW and to Keras' Lamb in the same mode.
-With `--memory`, each optimizer also runs in a fresh subprocess that reports the
-step's peak memory beyond the variables, gradients and slots.
+step time, parameters/s, bytes moved/s (by the minimum traffic of each
+algorithm), the fraction of the machine's memory bandwidth (a fused read-write
+pass over the same bytes) and ratios to AdamW and to Keras' Lamb in the same
+mode. The steps and the bandwidth pass are timed in turn, round after round,
+so that all see the same machine: on a shared machine the speed of memory
+moves by tens of percent from one second to the next. A ratio is the median
+over the rounds of the ratio within a round; times are medians.
+With `--memory`, each optimizer also runs in a fresh subprocess that reports
+the peak of the step's own allocations (TensorFlow's allocator statistics,
+after a first step that compiles) beyond the variables, gradients and slots.
 """
 
-import ctypes
-import gc
 import json
 import os
 import platform
@@ -39,8 +41,8 @@ flags.DEFINE_list(
     ["lamb_tf.LAMB", "lamb_tf.LARS", "keras.Lamb", "keras.AdamW"],
     "Optimizers to time.",
 )
-flags.DEFINE_integer("warmup", 2, "Untimed steps first (compilation).")
-flags.DEFINE_integer("repeats", 5, "Timed steps; the median is reported.")
+flags.DEFINE_integer("warmup", 2, "Untimed steps of each optimizer first (compilation).")
+flags.DEFINE_integer("repeats", 15, "Timed rounds; each times every step once.")
 flags.DEFINE_string("json_out", None, "Also write the results here as JSON.")
 flags.DEFINE_bool("memory", False, "Measure each step's peak memory in a subprocess.")
 flags.DEFINE_string("memory_child", None, "Internal: 'model:optimizer:xla' to measure.")
@@ -48,7 +50,8 @@ flags.DEFINE_string("memory_child", None, "Internal: 'model:optimizer:xla' to me
 # 4-byte words each algorithm must read or write per parameter at the least:
 # AdamW reads x, g, m, v and writes x, m, v; LAMB needs both norms before it
 # can write x, so it reads x, m, v again; LARS reads x, g, m, writes m, then
-# reads x, m again to write x.
+# reads x, m again to write x. (XLA:CPU writes each output in its own pass:
+# there AdamW moves 10, LAMB 13, LARS 9.)
 TRAFFIC = {"keras.AdamW": 7, "keras.Lamb": 10, "lamb_tf.LAMB": 10, "lamb_tf.LARS": 7}
 
 
@@ -104,66 +107,69 @@ def step_function(optimizer, variables, grads, xla):
     return step
 
 
-def time_calls(fn, warmup, repeats):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def time_in_rounds(fns, warmup, rounds):
+    """{name: [seconds per round]}: every function called once per round."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for i in range(rounds):
+        print(f"  round {i + 1}/{rounds}", flush=True)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
-def bandwidth(variables, warmup, repeats):
-    """Bytes/s of a fused read-modify-write pass over every variable."""
+def median_ratio(times, peer_times):
+    return statistics.median(t / p for t, p in zip(times, peer_times))
+
+
+def bandwidth_pass(variables):
+    """A fused read-modify-write pass over every variable: 8 bytes per parameter."""
 
     @tf.function(jit_compile=True)
     def touch():
         for v in variables:
             v.assign(v * 0.999)
 
-    seconds = time_calls(touch, warmup, repeats)
-    nbytes = 2 * 4 * sum(int(np.prod(v.shape)) for v in variables)
-    return nbytes / seconds, seconds
-
-
-def _status_bytes(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} not in /proc/self/status")
+    return touch
 
 
 def memory_child(spec):
-    """Peak resident memory of the first step beyond what was resident before
-    it (variables, gradients, slots): the step's temporaries, plus XLA
-    compilation, which the AdamW row shows to be small. Linux only."""
+    """Prints the peak bytes a step allocates beyond what was allocated before
+    it (variables, gradients, slots), from TensorFlow's allocator statistics.
+    The first step compiles and is not measured: compilation memory is the
+    compiler's, not the step's."""
     model, name, xla = spec.split(":")
     variables, grads = make_state(MODELS[model])
     optimizer = make_optimizer(name)
-    optimizer.build(variables)  # slots exist and are resident before the step
+    optimizer.build(variables)  # slots are allocated before the steps
     step = step_function(optimizer, variables, grads, xla == "1")
-    gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets the peak (VmHWM) to the current RSS
-    before = _status_bytes("VmRSS")
     step()
-    extra = _status_bytes("VmHWM") - before
-    model_bytes = 4 * sum(int(np.prod(v.shape)) for v in variables)
-    print(json.dumps({"extra_bytes": extra, "model_bytes": model_bytes}))
+    tf.config.experimental.reset_memory_stats("CPU:0")
+    before = tf.config.experimental.get_memory_info("CPU:0")["current"]
+    step()
+    extra = tf.config.experimental.get_memory_info("CPU:0")["peak"] - before
+    print(json.dumps({"extra_bytes": extra, "model_bytes": model_bytes(variables)}))
+
+
+def model_bytes(variables):
+    return 4 * sum(int(np.prod(v.shape)) for v in variables)
 
 
 def measure_memory(model, name, xla):
+    # The CPU allocator keeps statistics only in its BFC form, chosen at start-up.
     proc = subprocess.run(
         [sys.executable, __file__, f"--memory_child={model}:{name}:{int(xla)}"],
+        env=dict(os.environ, TF_CPU_ALLOCATOR_USE_BFC="true"),
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode != 0:
+        print(f"  memory of {name} xla={xla} not measured:\n{proc.stderr[-2000:]}", flush=True)
         return None
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     return result["extra_bytes"] / result["model_bytes"]
@@ -172,47 +178,62 @@ def measure_memory(model, name, xla):
 def benchmark(model):
     shapes = MODELS[model]
     params = sum(int(np.prod(s)) for s in shapes)
-    print(f"\n## {model}: {params / 1e6:.1f}M parameters in {len(shapes)} variables\n")
+    largest = max(int(np.prod(s)) for s in shapes) / params
+    print(
+        f"\n## {model}: {params / 1e6:.1f}M parameters in {len(shapes)} variables "
+        f"(the largest is {largest:.2f} of the model)\n"
+    )
+    memory = {}
+    if FLAGS.memory:  # first, so that the subprocesses share the machine with nothing
+        for xla in (True, False):
+            for name in FLAGS.optimizers:
+                print(f"measuring the memory of {name} xla={xla}...", flush=True)
+                memory[name, xla] = measure_memory(model, name, xla)
     variables, grads = make_state(shapes)
-    peak_bw, pass_seconds = bandwidth(variables, FLAGS.warmup, FLAGS.repeats)
+    # One optimizer (one set of slots) per name serves both of its steps.
+    optimizers = {name: make_optimizer(name) for name in FLAGS.optimizers}
+    steps = {
+        (name, xla): step_function(optimizer, variables, grads, xla)
+        for xla in (True, False)
+        for name, optimizer in optimizers.items()
+    }
+    fns = {**steps, "bandwidth": bandwidth_pass(variables)}
+    print(f"compiling {len(steps)} steps, then timing them in {FLAGS.repeats} rounds", flush=True)
+    times = time_in_rounds(fns, FLAGS.warmup, FLAGS.repeats)
+    pass_seconds = statistics.median(times["bandwidth"])
+    peak_bw = 2 * 4 * params / pass_seconds
     print(
         f"memory bandwidth (fused read+write pass): {peak_bw / 1e9:.1f} GB/s "
-        f"({pass_seconds * 1e3:.1f} ms per pass)\n",
+        f"({pass_seconds * 1e3:.1f} ms per pass)",
         flush=True,
     )
     rows = []
-    for xla in (True, False):
-        for name in FLAGS.optimizers:
-            optimizer = make_optimizer(name)
-            step = step_function(optimizer, variables, grads, xla)
-            seconds = time_calls(step, FLAGS.warmup, FLAGS.repeats)
-            moved = TRAFFIC[name] * 4 * params
-            row = {
-                "model": model,
-                "optimizer": name,
-                "xla": xla,
-                "step_ms": seconds * 1e3,
-                "params_per_s": params / seconds,
-                "bytes_per_s": moved / seconds,
-                "bandwidth_fraction": moved / seconds / peak_bw,
-            }
-            if FLAGS.memory:
-                row["peak_extra_model_sizes"] = measure_memory(model, name, xla)
-            rows.append(row)
-            print(f"  {name:14s} xla={xla!s:5s} {seconds * 1e3:8.1f} ms", flush=True)
-            del optimizer, step
-            gc.collect()
-    for row in rows:
-        peers = {r["optimizer"]: r["step_ms"] for r in rows if r["xla"] == row["xla"]}
-        row["vs_adamw"] = row["step_ms"] / peers["keras.AdamW"] if "keras.AdamW" in peers else None
-        row["vs_keras_lamb"] = (
-            row["step_ms"] / peers["keras.Lamb"] if "keras.Lamb" in peers else None
-        )
+    for name, xla in steps:
+        step_times = times[name, xla]
+        seconds = statistics.median(step_times)
+        moved = TRAFFIC[name] * 4 * params
+        row = {
+            "model": model,
+            "optimizer": name,
+            "xla": xla,
+            "step_ms": seconds * 1e3,
+            "params_per_s": params / seconds,
+            "bytes_per_s": moved / seconds,
+            "bandwidth_fraction": median_ratio(times["bandwidth"], step_times) * TRAFFIC[name] / 2,
+        }
+        for peer, key in (("keras.AdamW", "vs_adamw"), ("keras.Lamb", "vs_keras_lamb")):
+            peer_times = times.get((peer, xla))
+            row[key] = None if peer_times is None else median_ratio(step_times, peer_times)
+        if FLAGS.memory:
+            row["peak_extra_model_sizes"] = memory[name, xla]
+        rows.append(row)
     return {
         "model": model,
         "parameters": params,
         "variables": len(shapes),
+        "largest_variable_model_sizes": largest,
         "bandwidth_bytes_per_s": peak_bw,
+        "rounds": FLAGS.repeats,
         "rows": rows,
     }
 
@@ -256,11 +277,13 @@ def main(argv):
     if FLAGS.memory_child:
         memory_child(FLAGS.memory_child)
         return
+    # Every step is a new tf.function traced once; TensorFlow calls that retracing.
+    tf.get_logger().setLevel("ERROR")
     info = machine()
     print(
         f"# Optimizer step benchmark\n\n{info['platform']}, {info['cpu_count']} CPUs, "
         f"TensorFlow {info['tensorflow']}, Keras {info['keras']}, float32, "
-        f"median of {FLAGS.repeats} after {FLAGS.warmup} warm-up steps"
+        f"{FLAGS.repeats} rounds after {FLAGS.warmup} warm-up steps"
     )
     results = []
     for model in FLAGS.models:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lamb_tf.trust_ratio import l2_norm, trust_ratio
+from lamb_tf.trust_ratio import l2_norms, trust_ratio
 
 
 def _ratio(x_norm, u_norm, **kwargs):
@@ -31,5 +31,13 @@ def test_ratio_bounds_clamp_the_ratio():
     assert _ratio(0.0, 1.0, ratio_bounds=(None, 0.5)) == pytest.approx(0.5)
 
 
-def test_l2_norm():
-    assert float(l2_norm(np.array([[3.0, 4.0]], np.float32))) == pytest.approx(5.0)
+@pytest.mark.parametrize("shape", [(2,), (31, 33), (1024, 32), (96, 768), (5, 4, 2048)])
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_l2_norms_match_numpy(shape, one_pass):
+    # Small, not divisible by the block, and blocked shapes: every path.
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    u = rng.standard_normal(shape).astype(np.float32) * 3.0
+    norms = np.asarray(l2_norms(x, u, one_pass))
+    want = [np.linalg.norm(x.astype(np.float64)), np.linalg.norm(u.astype(np.float64))]
+    np.testing.assert_allclose(norms, want, rtol=1e-5)

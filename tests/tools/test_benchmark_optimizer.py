@@ -1,20 +1,27 @@
 import json
 
+import pytest
+
 from tests.tools.run import run_tool
 
 
-def test_benchmark_writes_table_and_json(tmp_path):
-    out = tmp_path / "bench.json"
+@pytest.fixture(scope="module")
+def tiny_benchmark(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
     stdout = run_tool(
         "tools/benchmark_optimizer.py",
         "--models=tiny",
         "--warmup=1",
-        "--repeats=1",
+        "--repeats=2",
         "--memory",
         f"--json_out={out}",
     )
+    return stdout, json.loads(out.read_text())["results"][0]
+
+
+def test_benchmark_writes_table_and_json(tiny_benchmark):
+    stdout, result = tiny_benchmark
     assert "| lamb_tf.LAMB | yes |" in stdout
-    result = json.loads(out.read_text())["results"][0]
     assert result["model"] == "tiny" and result["variables"] == 5 + 2 * 16 + 9
     rows = {(r["optimizer"], r["xla"]): r for r in result["rows"]}
     assert len(rows) == 8
@@ -23,3 +30,16 @@ def test_benchmark_writes_table_and_json(tmp_path):
         assert row["peak_extra_model_sizes"] is not None
     assert rows[("keras.AdamW", True)]["vs_adamw"] == 1.0
     assert rows[("keras.Lamb", False)]["vs_keras_lamb"] == 1.0
+
+
+def test_layerwise_steps_need_no_variable_sized_temporary(tiny_benchmark):
+    # The memory target: variables, gradients and slots plus at most one
+    # temporary the size of the largest variable. Keras' Lamb, which keeps
+    # its update directions, shows that the measurement sees temporaries.
+    _, result = tiny_benchmark
+    largest = result["largest_variable_model_sizes"]
+    extra = {(r["optimizer"], r["xla"]): r["peak_extra_model_sizes"] for r in result["rows"]}
+    for xla in (True, False):
+        assert extra[("lamb_tf.LAMB", xla)] <= largest
+        assert extra[("lamb_tf.LARS", xla)] <= largest
+    assert extra[("keras.Lamb", True)] > 2 * largest
