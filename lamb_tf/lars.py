@@ -35,7 +35,7 @@ class LARS(LayerwiseOptimizer):
     """
 
     slot_names = ("momentum",)
-    norms_in_one_pass = False
+    _norms_in_one_pass = False
 
     def __init__(
         self,

@@ -34,12 +34,17 @@ class Access(NamedTuple):
     barrier: Callable  # nested tensors -> the same values, opaque to the compiler
 
 
+def no_barrier(values):
+    """Where no compiler runs, there is nothing to keep apart."""
+    return values
+
+
 def _backend_barrier():
     if keras.backend.backend() == "jax":
         import jax
 
         return jax.lax.optimization_barrier
-    return lambda values: values
+    return no_barrier
 
 
 class LayerwiseOptimizer(keras.optimizers.Optimizer):
@@ -49,7 +54,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
     trust_coefficient = 1.0  # LARS sets its own; LAMB's ratio is phi(||x||)/||u||
     # LAMB computes u from x and its slots as it goes: one pass takes both
     # norms. LARS's u is its momentum, already in memory: two passes are faster.
-    norms_in_one_pass = True
+    _norms_in_one_pass = True
 
     def __init__(
         self,
@@ -147,7 +152,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         ratio = ops.ones((), compute)
         if self._adapts[index]:
             u = self._direction(x, g, slots, step, decay)
-            norms = l2_norms(x, u, self.norms_in_one_pass)
+            norms = l2_norms(x, u, self._norms_in_one_pass)
             x, g, slots, norms = barrier((x, g, list(slots), norms))
             ratio = trust_ratio(
                 norms[0], norms[1], self.trust_coefficient, self.phi_bounds, self.trust_ratio_bounds

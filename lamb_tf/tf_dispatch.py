@@ -15,7 +15,7 @@ import keras
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla as tf2xla
 
-from lamb_tf.layerwise import Access
+from lamb_tf.layerwise import Access, no_barrier
 
 
 def update_on_each_replica(optimizer, grads, variables, learning_rate):
@@ -63,7 +63,7 @@ def _compiled(optimizer):
         access = Access(
             read=_read,
             write=_write,
-            barrier=_xla_barrier if optimizer.jit_compile else lambda values: values,
+            barrier=_xla_barrier if optimizer.jit_compile else no_barrier,
         )
 
         def apply(indices, grads, handles, learning_rate, step):
