@@ -19,10 +19,12 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["lamb_tf", "lamb_tf.*", "trainers", "trainers.*"]),
+    # Keras and keras-hub within the releases the tests ran on: the package
+    # relies on a few private Keras names (lamb_tf/private_api.py).
     install_requires=[
-        "keras>=3.8",
-        "tensorflow>=2.16",
-        "keras-hub>=0.20",
+        "keras>=3.15.1,<3.16",
+        "tensorflow>=2.21,<2.22",
+        "keras-hub>=0.32,<0.33",
         "gin-config>=0.5",
         "absl-py>=2.0",
         "numpy>=1.26",
@@ -31,7 +33,7 @@ setup(
     ],
     entry_points={
         "console_scripts": [
-            "bert-create-pretraining-data=trainers.bert.create_data_main:run",
+            "bert-create-pretraining-data=trainers.bert.data.__main__:run",
             "bert-pretrain=trainers.bert.main:run",
         ],
     },

@@ -13,38 +13,15 @@ step on JAX.
 """
 
 import warnings
-from collections.abc import Callable
-from typing import NamedTuple
 
 import keras
 from keras import ops
 
-from lamb_tf import validation
+from lamb_tf import access, validation
 from lamb_tf.exclusions import PathPatterns, variable_path
 from lamb_tf.trust_ratio import l2_norms, trust_ratio
 
 _HALF_DTYPES = ("float16", "bfloat16")
-
-
-class Access(NamedTuple):
-    """How the update reaches the backend's state inside its computation."""
-
-    read: Callable  # (reference, dtype) -> tensor
-    write: Callable  # (reference, value) -> None
-    barrier: Callable  # nested tensors -> the same values, opaque to the compiler
-
-
-def no_barrier(values):
-    """Where no compiler runs, there is nothing to keep apart."""
-    return values
-
-
-def _backend_barrier():
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.lax.optimization_barrier
-    return no_barrier
 
 
 class LayerwiseOptimizer(keras.optimizers.Optimizer):
@@ -86,7 +63,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self.phi_bounds = validation.bounds("phi_bounds", phi_bounds)
         self.trust_ratio_bounds = validation.bounds("trust_ratio_bounds", trust_ratio_bounds)
         self.jit_compile = bool(jit_compile)
-        self._compiled_apply = None
+        self._compiled_apply = None  # TensorFlow: the XLA function, traced once
 
     # ----------------------------------------------------------------- build
 
@@ -128,7 +105,11 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         raise NotImplementedError
 
     def _direction(self, x, g, slots, step, decay):
-        """Returns the update direction u_t from the new slots."""
+        """Returns the update direction u_t from the new slots.
+
+        Called twice per step on the same values (once for the norms, once
+        for the update, see `_update_variable`), so it must be pure: no
+        state, no randomness, nothing written."""
         raise NotImplementedError
 
     def _update_variable(self, index, x, g, slots, learning_rate, step, barrier):
@@ -211,23 +192,38 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         self._update_variables([gradient], [variable], learning_rate)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        if keras.backend.backend() == "tensorflow":
-            from lamb_tf import tf_dispatch
-
-            tf_dispatch.update_on_each_replica(self, grads, trainable_variables, learning_rate)
-        else:
+        if keras.backend.backend() != "tensorflow":
             self._update_variables(grads, trainable_variables, learning_rate)
+            return
+        from lamb_tf import tf_dispatch
+
+        if self._compiled_apply is None:
+            self._compiled_apply = tf_dispatch.compile_apply(
+                self._apply_layerwise, self.jit_compile
+            )
+        indices, refs = self._references(trainable_variables)
+        tf_dispatch.update_on_each_replica(
+            self._distribution_strategy,
+            self._all_reduce_sum_gradients,
+            grads,
+            trainable_variables,
+            indices,
+            refs,
+            self._compiled_apply,
+            learning_rate,
+            self.iterations,
+        )
 
     def _update_variables(self, grads, variables, learning_rate):
         """Backend-neutral path (JAX, where the whole train step is jitted)."""
         indices, refs = self._references(variables)
-        access = Access(
-            read=lambda variable, dtype: variable.value,
-            write=self.assign,
-            barrier=_backend_barrier(),
-        )
         self._apply_layerwise(
-            indices, list(grads), refs, access, learning_rate, self.iterations + 1
+            indices,
+            list(grads),
+            refs,
+            access.keras_variables(self.assign),
+            learning_rate,
+            self.iterations + 1,
         )
 
     # ---------------------------------------------------------- diagnostics

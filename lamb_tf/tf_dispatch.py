@@ -9,44 +9,66 @@ updated (or to the TPU-replicated variable), and those handles go to a single
 slot and trust ratio. It is compiled even when the caller's step is not
 (`model.fit` turns `jit_compile` off under a distribution strategy). Handles
 are arguments, never captured, so one trace serves every replica.
+
+The optimizer passes in everything used here; this module knows nothing of
+its internals.
 """
 
 import keras
 import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla as tf2xla
 
-from lamb_tf.layerwise import Access, no_barrier
+from lamb_tf.access import Access, no_barrier
 
 
-def update_on_each_replica(optimizer, grads, variables, learning_rate):
+def compile_apply(apply_layerwise, jit_compile):
+    """`apply_layerwise(indices, grads, refs, access, learning_rate, step)`
+    as one `tf.function` over resource handles (the optimizer keeps it)."""
+    access = Access(read=_read, write=_write, barrier=_xla_barrier if jit_compile else no_barrier)
+
+    def apply(indices, grads, handles, learning_rate, step):
+        apply_layerwise(indices, grads, handles, access, learning_rate, step)
+
+    return tf.function(apply, jit_compile=jit_compile, autograph=False)
+
+
+def update_on_each_replica(
+    strategy, all_reduce_sum, grads, variables, indices, refs, compiled, learning_rate, iterations
+):
+    """Sums the gradients over the replicas (Keras' `all_reduce_sum`) unless
+    already in cross-replica context, then runs `compiled` once per replica.
+
+    `refs`: per variable (variable, its slots...), then the trust-ratio
+    vector, as Keras variables; `iterations`: the optimizer's count of
+    updates done (t - 1). Everything passed to `merge_call` is the same
+    object on every replica, so it is not regrouped."""
     variables = [_tf_variable(v) for v in variables]
-    strategy = optimizer._distribution_strategy
+    update = (indices, refs, compiled, learning_rate, iterations)
     if tf.distribute.in_cross_replica_context():
         # Called with gradients already summed over the replicas (a custom
         # step that all-reduces and clips them itself, then `merge_call`s).
-        _update_all(strategy, optimizer, list(zip(grads, variables)), learning_rate)
+        _update_all(strategy, list(zip(grads, variables)), *update)
         return
-    grads_and_vars = optimizer._all_reduce_sum_gradients(list(zip(grads, variables)))
+    grads_and_vars = all_reduce_sum(list(zip(grads, variables)))
     tf.__internal__.distribute.interim.maybe_merge_call(
-        _update_all, strategy, optimizer, grads_and_vars, learning_rate
+        _update_all, strategy, grads_and_vars, *update
     )
 
 
-def _update_all(distribution, optimizer, grads_and_vars, learning_rate):
+def _update_all(distribution, grads_and_vars, indices, refs, compiled, learning_rate, iterations):
     grads, variables = zip(*grads_and_vars)
-    indices, refs = optimizer._references(variables)
     # Keras variables -> tf.Variables (distributed ones where a strategy is on).
     refs = [tuple(_tf_variable(r) for r in group) for group in refs[:-1]] + [_tf_variable(refs[-1])]
 
     def update(_, grads, learning_rate):
         # Runs once per local replica; handles resolve to that replica's copy.
         handles = [tuple(r.handle for r in group) for group in refs[:-1]] + [refs[-1].handle]
-        _compiled(optimizer)(
+        compiled(
             indices,
             [tf.convert_to_tensor(g) for g in grads],  # IndexedSlices -> dense
             handles,
             tf.cast(learning_rate, tf.float32),
-            tf.cast(optimizer.iterations + 1, tf.float32),
+            tf.cast(iterations + 1, tf.float32),  # t of the paper, from 1
         )
 
     distribution.extended.update(
@@ -56,23 +78,6 @@ def _update_all(distribution, optimizer, grads_and_vars, learning_rate):
 
 def _tf_variable(variable):
     return variable.value if isinstance(variable, keras.Variable) else variable
-
-
-def _compiled(optimizer):
-    if optimizer._compiled_apply is None:
-        access = Access(
-            read=_read,
-            write=_write,
-            barrier=_xla_barrier if optimizer.jit_compile else no_barrier,
-        )
-
-        def apply(indices, grads, handles, learning_rate, step):
-            optimizer._apply_layerwise(indices, grads, handles, access, learning_rate, step)
-
-        optimizer._compiled_apply = tf.function(
-            apply, jit_compile=optimizer.jit_compile, autograph=False
-        )
-    return optimizer._compiled_apply
 
 
 def _read(handle, dtype):

@@ -10,7 +10,7 @@ import sys
 import gin
 import pytest
 
-from tests.tools.run import ROOT
+from tests.scripts import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 

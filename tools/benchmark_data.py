@@ -26,7 +26,14 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from trainers.bert import corpus, create_data, data, instances, vocab  # noqa: E402
+from trainers.bert.data import (  # noqa: E402
+    corpus,
+    create,
+    instances,
+    patterns,
+    pipeline,
+    vocab,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("megabytes", 5.0, "Size of the text to process.")
@@ -54,7 +61,7 @@ def raw_encoding_rate(path, vocab_file, megabytes):
 
 def creation_rate(path, vocab_file, folder, workers, megabytes):
     start = time.perf_counter()
-    create_data.create(
+    create.create(
         path,
         folder,
         instances.Options(dupe_factor=1),
@@ -66,9 +73,9 @@ def creation_rate(path, vocab_file, folder, workers, megabytes):
 
 
 def pipeline_rate(folder, batch_size, batches=200):
-    files = data.match_files(os.path.join(folder, "*.tfrecord"))
-    names = data.validate(files, 128, 20)
-    iterator = iter(data.make_dataset(files, 128, 20, batch_size, names=names))
+    files = patterns.match_files(os.path.join(folder, "*.tfrecord"))
+    names = pipeline.validate(files, 128, 20)
+    iterator = iter(pipeline.make_dataset(files, 128, 20, batch_size, names=names))
     for _ in range(10):
         next(iterator)
     start = time.perf_counter()

@@ -25,8 +25,9 @@ import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from trainers.bert import builtin_data, data, flops, model  # noqa: E402
+from trainers.bert import flops, model  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
+from trainers.bert.data import builtin, patterns, pipeline  # noqa: E402
 from trainers.bert.phases import Phase  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -84,24 +85,13 @@ def _optimizer_step_seconds(net, optimizer):
 
 def peer(data_dir, precision):
     """Tokens/s of keras-hub's BertMaskedLM with model.fit and Keras' Lamb."""
-    train_pattern, _ = builtin_data.shards(data_dir, FLAGS.seq_length, FLAGS.max_predictions)
-    files = data.match_files(train_pattern)
+    train_pattern, _ = builtin.shards(data_dir, FLAGS.seq_length, FLAGS.max_predictions)
+    files = patterns.match_files(train_pattern)
     config = _config()
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:
-        backbone = keras_hub.models.BertBackbone(
-            vocabulary_size=config.vocabulary_size,
-            num_layers=config.num_layers,
-            num_heads=config.num_heads,
-            hidden_dim=config.hidden_dim,
-            intermediate_dim=config.intermediate_dim,
-            dropout=config.dropout,
-            max_sequence_length=config.max_sequence_length,
+    with model.dtype_policy(precision):
+        masked_lm = keras_hub.models.BertMaskedLM(
+            backbone=model.build_backbone(config), preprocessor=None
         )
-        masked_lm = keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None)
-    finally:
-        keras.config.set_dtype_policy(previous)
     masked_lm.compile(
         optimizer=keras.optimizers.Lamb(1e-3, epsilon=1e-6),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -113,7 +103,7 @@ def peer(data_dir, precision):
         inputs["mask_positions"] = batch["masked_lm_positions"]
         return inputs, batch["masked_lm_ids"], batch["masked_lm_weights"]
 
-    dataset = data.make_dataset(
+    dataset = pipeline.make_dataset(
         files, FLAGS.seq_length, FLAGS.max_predictions, FLAGS.batch_size
     ).map(features)
     masked_lm.fit(dataset, steps_per_epoch=max(FLAGS.steps // 4, 1), epochs=1, verbose=0)
@@ -124,7 +114,7 @@ def peer(data_dir, precision):
 
 
 def _config():
-    return model.preset(FLAGS.model, vocabulary_size=builtin_data.VOCAB_SIZE)
+    return model.preset(FLAGS.model, vocabulary_size=builtin.VOCAB_SIZE)
 
 
 def _median_seconds(fn, warmup, repeats):

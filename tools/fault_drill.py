@@ -29,8 +29,8 @@ import time
 import tensorflow as tf
 from absl import app, flags
 
-from trainers.bert import checkpoints
 from trainers.bert.preemption import EXIT_STATUS
+from trainers.bert.tf_engine import checkpoints
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("faults", 4, "Faults to inject.")

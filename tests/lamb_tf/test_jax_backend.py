@@ -3,7 +3,6 @@ fixed when Keras is first imported)."""
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -11,11 +10,10 @@ import numpy as np
 import pytest
 
 from tests.lamb_tf import numpy_reference, problem
-from tests.lamb_tf.test_lamb import ATOL
+from tests.scripts import ROOT
 
 pytest.importorskip("jax", reason="JAX is the optional [jax] extra")
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import json, keras, numpy as np, lamb_tf
@@ -64,7 +62,7 @@ def test_lamb_on_jax_matches_reference(jax_run):
     decay = [True, False, False, False, True]
     want, _ = numpy_reference.lamb(x0, grad_steps, lr=0.01, wd=0.1, decay=decay, adapt=decay)
     for got, w in zip(jax_run["lamb"], want):
-        np.testing.assert_allclose(np.asarray(got), w, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(np.asarray(got), w, rtol=0, atol=problem.ATOL)
 
 
 def test_lars_on_jax_matches_reference(jax_run):
@@ -72,7 +70,7 @@ def test_lars_on_jax_matches_reference(jax_run):
     grad_steps = problem.gradient_steps(x0, steps=20)
     want, _ = numpy_reference.lars(x0, grad_steps, lr=2.0, wd=0.01, nesterov=True)
     for got, w in zip(jax_run["lars"], want):
-        np.testing.assert_allclose(np.asarray(got), w, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(np.asarray(got), w, rtol=0, atol=problem.ATOL)
 
 
 def test_fit_on_jax_trains_and_reports_ratios(jax_run):

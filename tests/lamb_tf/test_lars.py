@@ -5,7 +5,6 @@ import pytest
 
 import lamb_tf
 from tests.lamb_tf import numpy_reference, problem
-from tests.lamb_tf.test_lamb import ATOL, PATHS, _masks
 
 CASES = {
     "default": {},
@@ -25,14 +24,14 @@ CASES = {
 def test_matches_numpy_reference(case, jit_compile):
     kwargs = CASES[case]
     variables = problem.make_variables()
-    assert [v.path for v in variables] == PATHS
+    assert [v.path for v in variables] == problem.PATHS
     x0 = problem.initial_values(variables)
     grad_steps = problem.gradient_steps(variables, steps=30)
     optimizer = lamb_tf.LARS(
         learning_rate=2.0, weight_decay=0.01, jit_compile=jit_compile, **kwargs
     )
     got = problem.run(optimizer, variables, grad_steps)
-    decay, adapt = _masks(kwargs)
+    decay, adapt = problem.masks(kwargs)
     want, ratios = numpy_reference.lars(
         x0,
         grad_steps,
@@ -46,7 +45,7 @@ def test_matches_numpy_reference(case, jit_compile):
         ratio_bounds=kwargs.get("trust_ratio_bounds"),
     )
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(g, w, rtol=0, atol=problem.ATOL)
     np.testing.assert_allclose(list(optimizer.trust_ratios.values()), ratios, rtol=1e-4)
 
 
@@ -58,4 +57,4 @@ def test_trust_ratio_changes_the_step():
     grad_steps = problem.gradient_steps(variables, steps=30)
     want, _ = numpy_reference.lars(x0, grad_steps, lr=2.0)
     sgd, _ = numpy_reference.lars(x0, grad_steps, lr=2.0, adapt=[False] * 5)
-    assert problem.max_error(sgd, want) > 100 * ATOL
+    assert problem.max_error(sgd, want) > 100 * problem.ATOL

@@ -10,7 +10,6 @@ import tensorflow as tf
 
 import lamb_tf
 from tests.lamb_tf import models, numpy_reference, problem
-from tests.lamb_tf.test_lamb import ATOL
 
 # ---------------------------------------------------------------- base features
 
@@ -29,8 +28,8 @@ def test_global_clipnorm_clips_before_lamb():
     want, _ = numpy_reference.lamb(x0, clipped, lr=0.01)
     unclipped, _ = numpy_reference.lamb(x0, grad_steps, lr=0.01)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
-    assert problem.max_error(unclipped, want) > 100 * ATOL
+        np.testing.assert_allclose(g, w, rtol=0, atol=problem.ATOL)
+    assert problem.max_error(unclipped, want) > 100 * problem.ATOL
 
 
 def test_clipnorm_clips_each_gradient():
@@ -44,7 +43,7 @@ def test_clipnorm_clips_each_gradient():
     ]
     want, _ = numpy_reference.lamb(x0, clipped, lr=0.01)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(g, w, rtol=0, atol=problem.ATOL)
 
 
 def test_gradient_accumulation_averages_micro_batches():
@@ -58,7 +57,7 @@ def test_gradient_accumulation_averages_micro_batches():
     ]
     want, _ = numpy_reference.lamb(x0, averaged, lr=0.01)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(g, w, rtol=0, atol=problem.ATOL)
 
 
 def test_loss_scale_factor_unscales_gradients():
@@ -69,7 +68,7 @@ def test_loss_scale_factor_unscales_gradients():
     got = problem.run(optimizer, variables, [[g * 128.0 for g in gs] for gs in grad_steps])
     want, _ = numpy_reference.lamb(x0, grad_steps, lr=0.01)
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(g, w, rtol=0, atol=problem.ATOL)
 
 
 def test_use_ema_tracks_the_average_of_the_weights():
@@ -98,7 +97,7 @@ def test_learning_rate_schedule_drives_the_step():
     # Rates at iterations 0..3: warmup 0, 0.01, then peak 0.02, then 0.01.
     want, _ = numpy_reference.lamb(x0, grad_steps, lr=[0.0, 0.01, 0.02, 0.01])
     for g, w in zip(got, want):
-        np.testing.assert_allclose(g, w, rtol=0, atol=ATOL)
+        np.testing.assert_allclose(g, w, rtol=0, atol=problem.ATOL)
 
 
 # ---------------------------------------------------------------- configuration

@@ -9,7 +9,6 @@ import tensorflow as tf
 
 import lamb_tf
 from tests.lamb_tf import models, numpy_reference, problem
-from tests.lamb_tf.test_lamb import ATOL
 
 EPOCHS = 5
 
@@ -116,7 +115,7 @@ def test_mixed_bfloat16_keeps_float32_slots_and_reference_numbers():
     optimizer = lamb_tf.LAMB(learning_rate=0.01)
     got = problem.run(optimizer, variables, grad_steps)
     want, _ = numpy_reference.lamb(x0, grad_steps, lr=0.01)
-    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=problem.ATOL)
 
 
 def test_bfloat16_variables_compute_in_float32():

@@ -1,7 +1,6 @@
 """The Colab notebooks run top to bottom on CPU, with the parameter cell's
 values shrunk, and are committed without outputs."""
 
-import pathlib
 import re
 
 import nbformat
@@ -11,7 +10,8 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+from tests.scripts import ROOT
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 REPOSITORY = re.search(r'url="([^"]+)"', (ROOT / "setup.py").read_text()).group(1)
 

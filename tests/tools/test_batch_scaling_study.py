@@ -4,14 +4,22 @@ import os
 import matplotlib.image
 import pytest
 
-from tests.tools.run import run_tool
+from tests.scripts import run_tool
 
-OPTIMIZERS = ["lamb_tf.LAMB", "lamb_tf.LARS", "keras AdamW", "keras Lamb"]
+# One optimizer of each kind keeps the test short: lamb_tf's (applied once
+# after the all-reduce, as LARS) and Keras' own (called back per replica, as
+# Keras' Lamb); the tool builds all four the same way.
+OPTIMIZERS = ["lamb_tf.LAMB", "keras AdamW"]
 
 
 @pytest.mark.slow
 def test_quick_study_writes_table_csv_and_plot_and_resumes(tmp_path, builtin_data_dir):
-    args = ("--quick", f"--output_dir={tmp_path}", f"--data_dir={builtin_data_dir}")
+    args = (
+        "--quick",
+        "--optimizers=lamb,adamw",
+        f"--output_dir={tmp_path}",
+        f"--data_dir={builtin_data_dir}",
+    )
     run_tool("tools/batch_scaling_study.py", *args)
 
     with open(tmp_path / "results.csv", newline="") as f:

@@ -1,6 +1,6 @@
 import json
 
-from tests.tools.run import run_tool
+from tests.scripts import run_tool
 
 
 def test_benchmark_data_reports_every_rate(tmp_path):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from tests.tools.run import run_tool
+from tests.scripts import run_tool
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.tools.run import run_tool
+from tests.scripts import run_tool
 
 
 @pytest.mark.slow

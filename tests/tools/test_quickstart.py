@@ -1,6 +1,6 @@
 import re
 
-from tests.tools.run import run_tool
+from tests.scripts import run_tool
 
 
 def test_quickstart_prints_a_falling_loss():

@@ -1,7 +1,7 @@
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from tests.tools.run import run_tool
+from tests.scripts import run_tool
 
 
 def test_outputs_are_removed_and_source_kept(tmp_path):

@@ -17,8 +17,9 @@ import gin  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from trainers.bert import distribution, preemption  # noqa: E402
+from trainers.bert import preemption  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
+from trainers.bert.tf_engine import strategies  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
@@ -28,7 +29,7 @@ flags.DEFINE_string("tpu", None, "TPU name or address; 'local' on a TPU VM or in
 flags.DEFINE_enum(
     "strategy",
     "auto",
-    list(distribution.STRATEGIES),
+    list(strategies.STRATEGIES),
     "tf.distribute strategy; auto: TPU with --tpu, multi-worker with TF_CONFIG, "
     "mirrored on several GPUs, else one device.",
 )
@@ -44,7 +45,7 @@ def main(argv):
         if not os.path.exists(path):
             raise app.UsageError(f"--gin_file={path} does not exist")
     gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
-    strategy = distribution.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    strategy = strategies.make_strategy(FLAGS.strategy, FLAGS.tpu)
     if strategy.extended.should_checkpoint:  # the chief, under several workers
         tf.io.gfile.makedirs(FLAGS.model_dir)  # also gs:// (os would make a local "gs:")
         with tf.io.gfile.GFile(os.path.join(FLAGS.model_dir, "flags.txt"), "w") as f:

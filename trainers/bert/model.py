@@ -1,13 +1,19 @@
-"""The BERT pretraining model: keras-hub's `BertBackbone` built from a config
-(never downloaded), a masked-LM head tied to the token embedding, a
-next-sentence head on the pooled output, and the two losses."""
+"""The BERT pretraining model: its configuration (a preset size or a
+`bert_config.json`), keras-hub's `BertBackbone` built from it (never
+downloaded), a masked-LM head tied to the token embedding, a next-sentence
+head on the pooled output, and the two losses."""
 
+import contextlib
 import dataclasses
 import json
+import os
 
 import keras
 import keras_hub
 from keras import ops
+
+from trainers.bert.data.vocab import Vocabulary
+from trainers.bert.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +71,51 @@ def read_bert_config(path):
     )
 
 
-def build_pretraining_model(config, max_predictions=None):
-    """Inputs: token_ids, segment_ids, padding_mask (length L) and
-    masked_lm_positions (P; None: any, so phases may differ). Outputs:
-    `mlm_logits` (P x vocabulary) and `nsp_logits` (2). The encoder is
-    `model.get_layer("bert_backbone")`."""
-    backbone = keras_hub.models.BertBackbone(
+def bert_config(model, overrides=None, vocab_file=None):
+    """`train.model` (a preset name or a bert_config.json path) with
+    `train.model_overrides` applied, and the vocabulary's size; errors name
+    the setting."""
+    if model in PRESETS:
+        config = preset(model)
+    elif os.path.exists(model):
+        config = read_bert_config(model)
+    else:
+        raise ConfigError(
+            f"train.model={model!r} is neither a preset ({', '.join(PRESETS)}) "
+            "nor an existing bert_config.json"
+        )
+    overrides = dict(overrides or {})
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(config)}
+    if unknown:
+        raise ConfigError(f"train.model_overrides: unknown fields {sorted(unknown)}")
+    if vocab_file:
+        size = len(Vocabulary(vocab_file))
+        given = overrides.get("vocabulary_size")
+        if given is not None and given != size:
+            raise ConfigError(
+                f"train.model_overrides vocabulary_size={given} but {vocab_file} holds {size}"
+            )
+        if model not in PRESETS and config.vocabulary_size != size:
+            raise ConfigError(f"{model}: vocab_size {config.vocabulary_size}, {vocab_file}: {size}")
+        overrides["vocabulary_size"] = size
+    return dataclasses.replace(config, **overrides)
+
+
+@contextlib.contextmanager
+def dtype_policy(precision):
+    """Layers built inside take `precision` ("float32", "mixed_bfloat16",
+    "mixed_float16"); the previous policy comes back after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def build_backbone(config, name="bert_backbone"):
+    """keras-hub's `BertBackbone` of `config`, randomly initialised."""
+    return keras_hub.models.BertBackbone(
         vocabulary_size=config.vocabulary_size,
         num_layers=config.num_layers,
         num_heads=config.num_heads,
@@ -79,8 +124,16 @@ def build_pretraining_model(config, max_predictions=None):
         dropout=config.dropout,
         max_sequence_length=config.max_sequence_length,
         num_segments=config.num_segments,
-        name="bert_backbone",
+        name=name,
     )
+
+
+def build_pretraining_model(config, max_predictions=None):
+    """Inputs: token_ids, segment_ids, padding_mask (length L) and
+    masked_lm_positions (P; None: any, so phases may differ). Outputs:
+    `mlm_logits` (P x vocabulary) and `nsp_logits` (2). The encoder is
+    `model.get_layer("bert_backbone")`."""
+    backbone = build_backbone(config)
     inputs = {
         "token_ids": keras.Input((None,), dtype="int32", name="token_ids"),
         "segment_ids": keras.Input((None,), dtype="int32", name="segment_ids"),
@@ -149,9 +202,3 @@ def losses_from_sums(sums):
         "mlm_weight": mlm_weight,
         "nsp_accuracy": nsp_correct / sequences,
     }
-
-
-def pretraining_losses(outputs, batch):
-    """Masked-LM loss weighted by `masked_lm_weights` (0 for a batch without
-    targets, never NaN), next-sentence loss, and the accuracies."""
-    return losses_from_sums(pretraining_sums(outputs, batch))

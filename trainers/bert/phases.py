@@ -15,6 +15,7 @@ import dataclasses
 import gin
 
 from lamb_tf import schedules
+from trainers.bert.errors import ConfigError
 
 
 @gin.configurable
@@ -83,10 +84,6 @@ class Plan:
         return self.first_step + self.phase.steps
 
 
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message names the setting."""
-
-
 def plan(phases, num_replicas, max_sequence_length):
     """Checks every phase against the replicas and the model before any
     compute; returns one `Plan` per phase."""
@@ -145,11 +142,3 @@ def _check_phase(phase, where, max_sequence_length):
 def schedule(plans):
     """The learning rate over global steps: each phase warms up again."""
     return schedules.MultiPhaseSchedule([p.phase.schedule() for p in plans])
-
-
-def plan_at(plans, step):
-    """The phase a global step belongs to (the last one once all are done)."""
-    for p in plans:
-        if step < p.last_step:
-            return p
-    return plans[-1]

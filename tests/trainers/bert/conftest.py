@@ -1,6 +1,6 @@
 import pytest
 
-from trainers.bert import corpus, create_data, instances, vocab
+from trainers.bert.data import corpus, create, instances, vocab
 
 
 @pytest.fixture(scope="session")
@@ -14,7 +14,7 @@ def builtin_data(tmp_path_factory, builtin_vocab):
     """Shards from the built-in corpus, whole-word masking on."""
     folder = tmp_path_factory.mktemp("data")
     options = instances.Options(dupe_factor=2, do_whole_word_mask=True)
-    manifest = create_data.create(
+    manifest = create.create(
         corpus.BUILTIN, str(folder), options, vocab_file=builtin_vocab, num_shards=2
     )
     return folder, manifest

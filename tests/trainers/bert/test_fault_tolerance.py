@@ -12,9 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert import builtin_data, checkpoints, train
-from trainers.bert.phases import ConfigError, Phase
+from trainers.bert import train
+from trainers.bert.data import builtin
+from trainers.bert.errors import ConfigError, TrainingError
+from trainers.bert.phases import Phase
 from trainers.bert.preemption import EXIT_STATUS
+from trainers.bert.tf_engine import checkpoints
 
 SEQ, PREDICTIONS = 32, 5
 
@@ -80,7 +83,7 @@ def test_sigterm_checkpoints_and_a_restart_ends_with_the_uninterrupted_weights(
 
 def _poisoned_shard(builtin_data_dir, folder):
     """The built-in shards with every masked-LM weight NaN."""
-    pattern, _ = builtin_data.shards(builtin_data_dir, SEQ, PREDICTIONS)
+    pattern, _ = builtin.shards(builtin_data_dir, SEQ, PREDICTIONS)
     source = sorted(tf.io.gfile.glob(pattern))[0]
     os.makedirs(folder)
     target = os.path.join(folder, "poisoned.tfrecord")
@@ -98,7 +101,7 @@ def test_non_finite_steps_are_skipped_then_restored_then_stop(tmp_path, builtin_
     clean = _phases(steps=4)[0]
     bad = dataclasses.replace(clean, train_files=poisoned, steps=20)
     model_dir = tmp_path / "run"
-    with pytest.raises(train.TrainingError) as error:
+    with pytest.raises(TrainingError) as error:
         _train(model_dir, builtin_data_dir, phases=[clean, bad], max_non_finite_steps=4)
     message = str(error.value)
     assert "phase 2, step 4: 4 non-finite steps in a row again after restoring" in message
@@ -136,7 +139,7 @@ def test_loss_spike_rollback_restores_then_stops(tmp_path, builtin_data_dir, cap
     # checkpoint: the rollback restores it once, then stops when the spike
     # comes back.
     diverging = dataclasses.replace(_phases(steps=40)[0], peak_learning_rate=100.0, warmup_steps=10)
-    with pytest.raises(train.TrainingError) as error:
+    with pytest.raises(TrainingError) as error:
         _train(tmp_path, builtin_data_dir, phases=[diverging], loss_spike_factor=2.0)
     message = str(error.value)
     assert "loss spike (" in message and "again after restoring" in message

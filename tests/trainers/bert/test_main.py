@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.tools.run import ROOT, run_process
+from tests.scripts import ROOT, run_process
 
 
 def test_tiny_cpu_config_runs_both_phases(tmp_path):

@@ -9,15 +9,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert import data, model
+from trainers.bert import model
+from trainers.bert.data import patterns, pipeline
 
 
 @pytest.fixture(scope="module")
 def tiny(builtin_data):
     folder, manifest = builtin_data
     config = model.preset("tiny", vocabulary_size=manifest["vocab_size"], max_sequence_length=128)
-    files = data.match_files(str(folder / "*.tfrecord"))
-    batch = next(iter(data.make_dataset(files, 128, 20, batch_size=4, shuffle=False)))
+    files = patterns.match_files(str(folder / "*.tfrecord"))
+    batch = next(iter(pipeline.make_dataset(files, 128, 20, batch_size=4, shuffle=False)))
     return model.build_pretraining_model(config, 20), batch
 
 
@@ -31,7 +32,7 @@ def test_outputs_and_finite_losses(tiny):
     outputs = net(_inputs(batch))
     assert outputs["mlm_logits"].shape == (4, 20, net.get_layer("bert_backbone").vocabulary_size)
     assert outputs["nsp_logits"].shape == (4, 2)
-    losses = model.pretraining_losses(outputs, batch)
+    losses = model.losses_from_sums(model.pretraining_sums(outputs, batch))
     vocab_size = outputs["mlm_logits"].shape[-1]
     # An untrained model is near chance: loss about log(vocabulary) + log(2).
     assert abs(float(losses["mlm_loss"]) - np.log(vocab_size)) < 1.5
@@ -52,7 +53,7 @@ def test_empty_batch_gives_zero_loss_and_finite_gradients(tiny):
     net, batch = tiny
     empty = dict(batch, masked_lm_weights=tf.zeros_like(batch["masked_lm_weights"]))
     with tf.GradientTape() as tape:
-        losses = model.pretraining_losses(net(_inputs(empty)), empty)
+        losses = model.losses_from_sums(model.pretraining_sums(net(_inputs(empty)), empty))
     assert float(losses["mlm_loss"]) == 0.0 and float(losses["mlm_weight"]) == 0.0
     grads = tape.gradient(losses["loss"], net.trainable_variables)
     for g in grads:

@@ -1,4 +1,4 @@
-"""Checkpoints of a pretraining run, and the exported encoder.
+"""Checkpoints of a pretraining run under a tf.distribute strategy.
 
 A checkpoint holds the model, its dropout seed states, the optimizer
 (moments, iteration count), the loss scale, the global step and the phase;
@@ -11,16 +11,22 @@ killed at any moment resumes from the newest complete checkpoint.
 """
 
 import os
-import shutil
-import tempfile
+from typing import NamedTuple
 
 import tensorflow as tf
 
-from trainers.bert import distribution
+from trainers.bert.tf_engine import strategies
 
 CHECKPOINTS = "checkpoints"
-ENCODER = "encoder"
 INPUT = "input"
+
+
+class Checkpoint(NamedTuple):
+    """A saved checkpoint: its path, global step and phase index."""
+
+    path: str
+    step: int
+    phase: int
 
 
 class Checkpointer:
@@ -56,13 +62,15 @@ class Checkpointer:
         self._iterator = None
 
     def latest(self):
-        """(path, global step, phase index) of the newest checkpoint, or None."""
+        """The newest `Checkpoint`, or None."""
         path = tf.train.latest_checkpoint(self.directory)
         if path is None:
             return None
         reader = tf.train.load_checkpoint(path)
         value = "/.ATTRIBUTES/VARIABLE_VALUE"
-        return path, int(reader.get_tensor("step" + value)), int(reader.get_tensor("phase" + value))
+        return Checkpoint(
+            path, int(reader.get_tensor("step" + value)), int(reader.get_tensor("phase" + value))
+        )
 
     def track_iterator(self, iterator):
         """The input iterator of the phase now running (None: not saved)."""
@@ -129,43 +137,13 @@ def _step_of(path):
 
 def _barrier(strategy):
     """Returns once every worker got here (a no-op on one worker)."""
-    if strategy.num_replicas_in_sync > distribution.local_replicas(strategy):
+    if strategy.num_replicas_in_sync > strategies.local_replicas(strategy):
         _all_reduce_one(strategy)
 
 
 @tf.function
 def _all_reduce_one(strategy):
     return strategy.run(lambda: tf.distribute.get_replica_context().all_reduce("sum", 1.0))
-
-
-def export_encoder(model_dir, backbone, vocab_file=None, lowercase=True):
-    """The encoder as a keras-hub preset directory (config.json and weights,
-    plus the tokenizer when the vocabulary is known), loadable with
-    `keras_hub.models.BertBackbone.from_preset(path)` for fine-tuning."""
-    import keras_hub
-
-    path = os.path.join(model_dir, ENCODER)
-    # keras-hub writes presets with local file APIs: for an object store
-    # (gs://) the preset is made in a local folder and copied over.
-    remote = "://" in path
-    local = tempfile.mkdtemp(prefix="encoder-") if remote else path
-    backbone.save_to_preset(local)
-    if vocab_file:
-        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=lowercase)
-        tokenizer.save_to_preset(local)
-    if remote:
-        _copy_tree(local, path)
-        shutil.rmtree(local)
-    return path
-
-
-def _copy_tree(source, destination):
-    for folder, _, files in os.walk(source):
-        relative = os.path.relpath(folder, source)
-        target = destination if relative == "." else os.path.join(destination, relative)
-        tf.io.gfile.makedirs(target)
-        for name in files:
-            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(target, name), overwrite=True)
 
 
 @tf.function

@@ -2,9 +2,9 @@
 blank line between documents; longer lines are split into sentences), or the
 built-in corpus, the English help text that ships with CPython."""
 
-import glob
-import os
 import re
+
+from trainers.bert.data.patterns import match_files
 
 # A sentence ends at . ! or ? followed by space and an upper-case letter, a
 # quote, a bracket or a digit. Good enough for prose; code lines stay whole.
@@ -24,25 +24,10 @@ def split_sentences(text):
     return [s for s in _SENTENCE_END.split(text) if s]
 
 
-def expand_patterns(patterns):
-    """Comma-separated globs (or a list of them) -> sorted file names.
-
-    Raises ValueError naming the pattern that matches nothing."""
-    if isinstance(patterns, str):
-        patterns = [p for p in patterns.split(",") if p.strip()]
-    files = []
-    for pattern in patterns:
-        pattern = pattern.strip()
-        if pattern in _BUILTINS:
-            files.append(pattern)
-            continue
-        matched = sorted(glob.glob(os.path.expanduser(pattern)))
-        if not matched:
-            raise ValueError(f"No input files match {pattern!r}")
-        files.extend(matched)
-    if not files:
-        raise ValueError("No input files given")
-    return files
+def input_files(patterns):
+    """Comma-separated globs (or a list of them) -> files; the built-in
+    corpus's names pass through."""
+    return match_files(patterns, keep=tuple(_BUILTINS))
 
 
 def read_documents(files):

@@ -8,16 +8,16 @@ Flags keep google-research/bert's names. Without --input_file the built-in
 corpus (CPython's English help text) is used; without --vocab_file a WordPiece
 vocabulary is trained on the input. Shards are written in parallel, each
 atomically, with a manifest.json beside them that the trainer checks.
-(The flags live here, not in `create_data`, so importing the library
-defines none.)
+(The flags live here, not in `create`, so importing the library defines
+none.) Also `python -m trainers.bert.data` and `bert-create-pretraining-data`.
 """
 
 import os
 
 from absl import app, flags
 
-from trainers.bert import corpus, instances, vocab
-from trainers.bert.create_data import create, merge_manifests
+from trainers.bert.data import corpus, instances, vocab
+from trainers.bert.data.create import create, merge_manifests
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -72,7 +72,7 @@ def main(argv):
             merge_manifests(output_dir, FLAGS.num_tasks)
             return
         if FLAGS.vocab_only:
-            documents = corpus.read_documents(corpus.expand_patterns(FLAGS.input_file))
+            documents = corpus.read_documents(corpus.input_files(FLAGS.input_file))
             path = vocab.train_vocabulary(
                 documents, output_dir, FLAGS.vocab_size, FLAGS.do_lower_case
             )

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-from trainers.bert import corpus, instances, vocab
+from trainers.bert.data import corpus, instances, vocab
 
 
 @pytest.fixture(scope="module")

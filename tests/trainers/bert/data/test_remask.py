@@ -3,19 +3,19 @@
 import numpy as np
 import pytest
 
-from trainers.bert import data, remask, vocab
+from trainers.bert.data import patterns, pipeline, remask, vocab
 
 
 @pytest.fixture(scope="module")
 def setup(builtin_data):
     folder, _ = builtin_data
     v = vocab.Vocabulary(str(folder / "vocab.txt"))
-    files = data.match_files(str(folder / "*.tfrecord"))
+    files = patterns.match_files(str(folder / "*.tfrecord"))
     return v, files
 
 
 def _batches(files, remasker, n=20, seed=0):
-    dataset = data.make_dataset(
+    dataset = pipeline.make_dataset(
         files, 128, 20, batch_size=16, shuffle=False, seed=seed, remasker=remasker
     )
     return [{k: b[k].numpy() for k in b} for b in dataset.take(n)]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert import data
+from trainers.bert.data import patterns, pipeline
+from trainers.bert.errors import DataError
 
 
 def _ints(values):
@@ -43,9 +44,9 @@ def _write(path, records):
 @pytest.mark.parametrize("v2", [False, True])
 def test_original_and_v2_records_parse(tmp_path, v2):
     path = _write(tmp_path / "orig.tfrecord", [_original_record(v2=v2)] * 4)
-    names = data.validate([path], 8, 2, read_all=True)
-    assert names == (data.V2_NAMES if v2 else data.V1_NAMES)
-    batch = next(iter(data.make_dataset([path], 8, 2, batch_size=2, names=names)))
+    names = pipeline.validate([path], 8, 2, read_all=True)
+    assert names == (pipeline.V2_NAMES if v2 else pipeline.V1_NAMES)
+    batch = next(iter(pipeline.make_dataset([path], 8, 2, batch_size=2, names=names)))
     np.testing.assert_array_equal(batch["token_ids"][0], [2, 10, 11, 3, 12, 3, 0, 0])
     np.testing.assert_array_equal(batch["segment_ids"][0], [0, 0, 0, 0, 1, 1, 0, 0])
     np.testing.assert_array_equal(batch["padding_mask"][0], [1, 1, 1, 1, 1, 1, 0, 0])
@@ -56,22 +57,22 @@ def test_original_and_v2_records_parse(tmp_path, v2):
 
 
 def test_no_files_match_names_the_pattern(tmp_path):
-    with pytest.raises(data.DataError, match=r"No files match the pattern '.*missing-\*'"):
-        data.match_files(f"{tmp_path}/missing-*")
+    with pytest.raises(DataError, match=r"No files match the pattern '.*missing-\*'"):
+        patterns.match_files(f"{tmp_path}/missing-*")
 
 
 def test_missing_feature_is_named(tmp_path):
     path = _write(tmp_path / "a.tfrecord", [_original_record(drop="masked_lm_ids")])
-    with pytest.raises(data.DataError, match=r"a.tfrecord: feature 'masked_lm_ids' is missing"):
-        data.validate([path], 8, 2)
+    with pytest.raises(DataError, match=r"a.tfrecord: feature 'masked_lm_ids' is missing"):
+        pipeline.validate([path], 8, 2)
 
 
 def test_wrong_length_names_feature_expected_and_found(tmp_path):
     path = _write(tmp_path / "a.tfrecord", [_original_record()])
     with pytest.raises(
-        data.DataError, match=r"feature 'input_ids' has length 8, expected 16 .*max_seq_length=16"
+        DataError, match=r"feature 'input_ids' has length 8, expected 16 .*max_seq_length=16"
     ):
-        data.validate([path], 16, 2)
+        pipeline.validate([path], 16, 2)
 
 
 def test_corrupt_shard_is_named(tmp_path):
@@ -79,8 +80,8 @@ def test_corrupt_shard_is_named(tmp_path):
     raw = bytearray(open(path, "rb").read())
     raw[20] ^= 0xFF  # flip bits inside the first record
     open(path, "wb").write(bytes(raw))
-    with pytest.raises(data.DataError, match=r"bad.tfrecord: corrupt or truncated"):
-        data.validate([path], 8, 2)
+    with pytest.raises(DataError, match=r"bad.tfrecord: corrupt or truncated"):
+        pipeline.validate([path], 8, 2)
 
 
 def test_truncated_shard_is_named_by_the_manifest(tmp_path, builtin_data):
@@ -89,34 +90,34 @@ def test_truncated_shard_is_named_by_the_manifest(tmp_path, builtin_data):
     shutil.copytree(folder, copy)
     shard = copy / manifest["shards"][1]["file"]
     shard.write_bytes(shard.read_bytes()[:-100])
-    files = data.match_files(str(copy / "*.tfrecord"))
-    with pytest.raises(data.DataError, match=rf"{shard.name}: \d+ bytes where manifest.json"):
-        data.validate(files, 128, 20)
+    files = patterns.match_files(str(copy / "*.tfrecord"))
+    with pytest.raises(DataError, match=rf"{shard.name}: \d+ bytes where manifest.json"):
+        pipeline.validate(files, 128, 20)
 
 
 def test_truncated_shard_without_manifest_fails_a_full_read(tmp_path):
     path = _write(tmp_path / "t.tfrecord", [_original_record()] * 5)
     raw = open(path, "rb").read()
     open(path, "wb").write(raw[:-10])
-    data.validate([path], 8, 2)  # the first record is intact
-    with pytest.raises(data.DataError, match="t.tfrecord: corrupt or truncated"):
-        data.validate([path], 8, 2, read_all=True)
+    pipeline.validate([path], 8, 2)  # the first record is intact
+    with pytest.raises(DataError, match="t.tfrecord: corrupt or truncated"):
+        pipeline.validate([path], 8, 2, read_all=True)
 
 
 def test_vocabulary_must_match_the_manifest(tmp_path, builtin_data):
     folder, _ = builtin_data
     other = tmp_path / "vocab.txt"
     other.write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nlamb\n")
-    files = data.match_files(str(folder / "*.tfrecord"))
-    assert data.validate(files, 128, 20, vocab_file=str(folder / "vocab.txt"))
-    with pytest.raises(data.DataError, match="not the one the data .* was made with"):
-        data.validate(files, 128, 20, vocab_file=str(other))
+    files = patterns.match_files(str(folder / "*.tfrecord"))
+    assert pipeline.validate(files, 128, 20, vocab_file=str(folder / "vocab.txt"))
+    with pytest.raises(DataError, match="not the one the data .* was made with"):
+        pipeline.validate(files, 128, 20, vocab_file=str(other))
 
 
 def test_checkpointed_iterator_resumes_with_the_next_batch(tmp_path, builtin_data):
     folder, _ = builtin_data
-    files = data.match_files(str(folder / "*.tfrecord"))
-    dataset = data.make_dataset(files, 128, 20, batch_size=4, seed=3)
+    files = patterns.match_files(str(folder / "*.tfrecord"))
+    dataset = pipeline.make_dataset(files, 128, 20, batch_size=4, seed=3)
     iterator = iter(dataset)
     for _ in range(3):
         next(iterator)
@@ -124,7 +125,7 @@ def test_checkpointed_iterator_resumes_with_the_next_batch(tmp_path, builtin_dat
     path = checkpoint.save(str(tmp_path / "ckpt"))
     expected = [next(iterator)["token_ids"].numpy() for _ in range(3)]
 
-    resumed = iter(data.make_dataset(files, 128, 20, batch_size=4, seed=3))
+    resumed = iter(pipeline.make_dataset(files, 128, 20, batch_size=4, seed=3))
     tf.train.Checkpoint(iterator=resumed).restore(path)
     got = [next(resumed)["token_ids"].numpy() for _ in range(3)]
     for a, b in zip(got, expected):
@@ -133,13 +134,13 @@ def test_checkpointed_iterator_resumes_with_the_next_batch(tmp_path, builtin_dat
 
 def test_per_replica_batches_under_mirrored_strategy(builtin_data, two_cpus):
     folder, _ = builtin_data
-    files = data.match_files(str(folder / "*.tfrecord"))
+    files = patterns.match_files(str(folder / "*.tfrecord"))
     strategy = two_cpus
     global_batch = 8
 
     def dataset_fn(context):
         per_replica = context.get_per_replica_batch_size(global_batch)
-        return data.make_dataset(files, 128, 20, per_replica, input_context=context)
+        return pipeline.make_dataset(files, 128, 20, per_replica, input_context=context)
 
     batch = next(iter(strategy.distribute_datasets_from_function(dataset_fn)))
     parts = strategy.experimental_local_results(batch["token_ids"])

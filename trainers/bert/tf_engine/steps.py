@@ -23,10 +23,10 @@ One call of the train step is one optimizer update of the global batch:
 
 import tensorflow as tf
 
-from lamb_tf.layerwise import LayerwiseOptimizer
-from trainers.bert import distribution
+from lamb_tf import LayerwiseOptimizer
 from trainers.bert import model as model_lib
-from trainers.bert.loss_scale import NoLossScale
+from trainers.bert.tf_engine import strategies
+from trainers.bert.tf_engine.loss_scale import NoLossScale
 
 INPUTS = ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")
 SUM = tf.distribute.ReduceOp.SUM
@@ -195,7 +195,7 @@ class Steps:
         batch = next(iterator)
         if not self.split_batch:
             return batch
-        local = distribution.local_replicas(self.strategy)
+        local = strategies.local_replicas(self.strategy)
 
         def replica_slice(context):
             index = context.replica_id_in_sync_group % local

@@ -1,6 +1,6 @@
 import pytest
 
-from trainers.bert import corpus
+from trainers.bert.data import corpus
 
 
 def test_split_sentences():
@@ -16,7 +16,7 @@ def test_split_sentences():
 def test_reads_bert_format_and_splits_paragraphs(tmp_path):
     path = tmp_path / "a.txt"
     path.write_text("First doc, one line.\nSecond line. With two sentences.\n\n\nOther doc.\n")
-    docs = list(corpus.read_documents(corpus.expand_patterns(str(tmp_path / "*.txt"))))
+    docs = list(corpus.read_documents(corpus.input_files(str(tmp_path / "*.txt"))))
     assert docs == [
         ["First doc, one line.", "Second line.", "With two sentences."],
         ["Other doc."],
@@ -30,5 +30,5 @@ def test_builtin_corpus_needs_no_download():
 
 
 def test_unmatched_pattern_is_named(tmp_path):
-    with pytest.raises(ValueError, match=r"No input files match '.*nothing\*\.txt'"):
-        corpus.expand_patterns(f"{tmp_path}/nothing*.txt")
+    with pytest.raises(ValueError, match=r"No files match the pattern '.*nothing\*\.txt'"):
+        corpus.input_files(f"{tmp_path}/nothing*.txt")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert import instances, records
+from trainers.bert.data import instances, records
 
 # The schema written out independently of the package.
 SCHEMA = {

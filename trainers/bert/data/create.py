@@ -1,6 +1,6 @@
 """Create BERT pretraining TFRecords from text: `create(...)` writes the
 shards in parallel processes, each atomically, with a manifest.json beside
-them that the trainer checks. The command line is `create_data_main.py`."""
+them that the trainer checks. The command line is `__main__.py`."""
 
 import multiprocessing
 import os
@@ -9,7 +9,7 @@ import time
 
 from absl import logging
 
-from trainers.bert import corpus, instances, records, vocab
+from trainers.bert.data import corpus, instances, records, vocab
 
 
 def write_shard(task):
@@ -54,7 +54,7 @@ def create(
         raise ValueError(f"--task_index={task_index} is not in [0, --num_tasks={num_tasks})")
     if num_tasks > 1 and not vocab_file:
         raise ValueError("--num_tasks > 1 needs --vocab_file: every task must use one vocabulary")
-    files = corpus.expand_patterns(input_file)
+    files = corpus.input_files(input_file)
     os.makedirs(output_dir, exist_ok=True)
     local_vocab = os.path.join(output_dir, "vocab.txt")
     if vocab_file:

@@ -5,8 +5,8 @@ import json
 import pytest
 import tensorflow as tf
 
-from trainers.bert.distribution import make_strategy
-from trainers.bert.phases import ConfigError
+from trainers.bert.errors import ConfigError
+from trainers.bert.tf_engine.strategies import make_strategy
 
 
 def test_auto_on_a_cpu_is_the_default_strategy(monkeypatch):

@@ -5,7 +5,7 @@ reuse what is there (the manifest marks a finished set)."""
 
 import os
 
-from trainers.bert import corpus, create_data, instances, records
+from trainers.bert.data import corpus, create, instances, records
 
 VOCAB_SIZE = 4096
 
@@ -13,7 +13,7 @@ VOCAB_SIZE = 4096
 def vocab_file(data_dir):
     path = os.path.join(data_dir, "vocab.txt")
     if not os.path.exists(path):
-        from trainers.bert import vocab
+        from trainers.bert.data import vocab
 
         print(f"Training a {VOCAB_SIZE}-token vocabulary on the built-in corpus in {data_dir}")
         os.makedirs(data_dir, exist_ok=True)
@@ -38,7 +38,7 @@ def shards(data_dir, seq_length, max_predictions, dupe_factor=5, seed=12345):
                 max_predictions_per_seq=max_predictions,
                 dupe_factor=dupes,
             )
-            create_data.create(
+            create.create(
                 source, output, options, vocab_file=vocab, num_shards=2, seed=seed, num_workers=1
             )
         patterns.append(os.path.join(output, "*.tfrecord"))

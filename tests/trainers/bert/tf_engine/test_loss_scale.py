@@ -3,7 +3,7 @@ finite ones."""
 
 import tensorflow as tf
 
-from trainers.bert.loss_scale import DynamicLossScale
+from trainers.bert.tf_engine.loss_scale import DynamicLossScale
 
 
 def test_scale_halves_on_non_finite_and_grows_after_the_interval():

@@ -1,6 +1,6 @@
 import pytest
 
-from trainers.bert.spikes import LossSpikes
+from trainers.bert.recovery import LossSpikes
 
 
 def test_a_jump_over_the_recent_mean_is_a_spike_and_does_not_enter_the_window():

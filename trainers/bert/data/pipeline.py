@@ -12,28 +12,12 @@ import os
 
 import tensorflow as tf
 
-from trainers.bert import records
-from trainers.bert.vocab import file_sha256
+from trainers.bert.data import records
+from trainers.bert.data.vocab import file_sha256
+from trainers.bert.errors import DataError
 
 V1_NAMES = {"token_ids": "input_ids", "segment_ids": "segment_ids"}
 V2_NAMES = {"token_ids": "input_word_ids", "segment_ids": "input_type_ids"}
-
-
-class DataError(ValueError):
-    """Input data that cannot be trained on; the message names the problem."""
-
-
-def match_files(file_pattern):
-    """Comma-separated globs -> sorted files; DataError if one matches nothing."""
-    files = []
-    for pattern in [p.strip() for p in file_pattern.split(",") if p.strip()]:
-        matched = sorted(tf.io.gfile.glob(pattern))
-        if not matched:
-            raise DataError(f"No files match the pattern {pattern!r}")
-        files.extend(matched)
-    if not files:
-        raise DataError(f"No file pattern given: {file_pattern!r}")
-    return files
 
 
 def _feature_names(example, path):

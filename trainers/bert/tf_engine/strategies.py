@@ -6,7 +6,7 @@ import os
 
 import tensorflow as tf
 
-from trainers.bert.phases import ConfigError
+from trainers.bert.errors import ConfigError
 
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 

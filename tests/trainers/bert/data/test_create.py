@@ -2,7 +2,6 @@
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
@@ -10,10 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.tools.run import run_tool
-from trainers.bert import corpus, create_data, data, instances, records, vocab
-
-ROOT = pathlib.Path(__file__).resolve().parents[3]
+from tests.scripts import ROOT, run_tool
+from trainers.bert.data import corpus, create, instances, patterns, pipeline, records, vocab
 
 # Runs a script and prints the peak resident memory of it and its children.
 PEAK_OF_RUN = """
@@ -36,13 +33,13 @@ def test_round_trip_text_to_pipeline(tmp_path, builtin_vocab):
     ]
     text.write_text("\n\n".join("\n".join(d) for d in documents) + "\n")
     options = instances.Options(max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1)
-    create_data.create(str(text), str(tmp_path / "out"), options, vocab_file=builtin_vocab)
+    create.create(str(text), str(tmp_path / "out"), options, vocab_file=builtin_vocab)
 
     v = vocab.Vocabulary(builtin_vocab)
     streams = [",".join(map(str, sum(v.encode(d), []))) for d in documents]
-    files = data.match_files(str(tmp_path / "out" / "*.tfrecord"))
-    names = data.validate(files, 64, 10, vocab_file=builtin_vocab, read_all=True)
-    dataset = data.make_dataset(
+    files = patterns.match_files(str(tmp_path / "out" / "*.tfrecord"))
+    names = pipeline.validate(files, 64, 10, vocab_file=builtin_vocab, read_all=True)
+    dataset = pipeline.make_dataset(
         files, 64, 10, batch_size=1, names=names, shuffle=False, repeat=False
     )
     count = 0
@@ -69,12 +66,12 @@ def test_same_seed_same_bytes(tmp_path, builtin_vocab):
     options = instances.Options(dupe_factor=1)
     outputs = []
     for run in ("a", "b"):
-        create_data.create(
+        create.create(
             corpus.BUILTIN, str(tmp_path / run), options, vocab_file=builtin_vocab, num_shards=3
         )
         outputs.append([p.read_bytes() for p in sorted((tmp_path / run).glob("*.tfrecord"))])
     assert outputs[0] == outputs[1] and len(outputs[0]) == 3
-    create_data.create(
+    create.create(
         corpus.BUILTIN, str(tmp_path / "c"), options, vocab_file=builtin_vocab, num_shards=3, seed=7
     )
     assert [p.read_bytes() for p in sorted((tmp_path / "c").glob("*.tfrecord"))] != outputs[0]
@@ -108,7 +105,7 @@ def test_command_line_with_original_flag_names(tmp_path, builtin_vocab):
     assert "[2/2]" in stdout
     files = sorted(str(p) for p in tmp_path.glob("*.tfrecord"))
     assert [os.path.basename(f) for f in files] == ["a.tfrecord", "b.tfrecord"]
-    assert data.validate(files, 32, 5, read_all=True) == data.V1_NAMES
+    assert pipeline.validate(files, 32, 5, read_all=True) == pipeline.V1_NAMES
     assert records.read_manifest(str(tmp_path))["options"]["max_seq_length"] == 32
 
 
@@ -150,14 +147,14 @@ def test_array_job_tasks_give_the_single_machine_output(tmp_path, builtin_vocab)
     """Two tasks (as on two machines) then a merge: the same shards and
     manifest counts as one machine writing them all."""
     options = instances.Options(dupe_factor=1)
-    single = create_data.create(
+    single = create.create(
         corpus.BUILTIN, str(tmp_path / "one"), options, vocab_file=builtin_vocab, num_shards=3
     )
     for task in (1, 0):
         if task == 0:
             with pytest.raises(ValueError, match="Task 0 has not finished"):
-                create_data.merge_manifests(str(tmp_path / "many"), 2)
-        create_data.create(
+                create.merge_manifests(str(tmp_path / "many"), 2)
+        create.create(
             corpus.BUILTIN,
             str(tmp_path / "many"),
             options,
@@ -166,7 +163,7 @@ def test_array_job_tasks_give_the_single_machine_output(tmp_path, builtin_vocab)
             task_index=task,
             num_tasks=2,
         )
-    merged = create_data.merge_manifests(str(tmp_path / "many"), 2)
+    merged = create.merge_manifests(str(tmp_path / "many"), 2)
     assert merged["shards"] == single["shards"]
     assert merged["instances"] == single["instances"]
     for shard in single["shards"]:
@@ -176,8 +173,6 @@ def test_array_job_tasks_give_the_single_machine_output(tmp_path, builtin_vocab)
 
 def test_array_job_needs_one_vocabulary(tmp_path):
     with pytest.raises(ValueError, match="needs --vocab_file"):
-        create_data.create(corpus.BUILTIN, str(tmp_path), instances.Options(), num_tasks=2)
+        create.create(corpus.BUILTIN, str(tmp_path), instances.Options(), num_tasks=2)
     with pytest.raises(ValueError, match="task_index=2"):
-        create_data.create(
-            corpus.BUILTIN, str(tmp_path), instances.Options(), task_index=2, num_tasks=2
-        )
+        create.create(corpus.BUILTIN, str(tmp_path), instances.Options(), task_index=2, num_tasks=2)

@@ -1,0 +1,37 @@
+"""How close two float32 training runs can be when only the order of their
+additions differs (replicas, micro-batches, workers, another CPU's vector
+width), for tests that compare such runs.
+
+A float32 addition rounds to within 2^-24 of its result, so a sum of n terms
+is within n * 2^-24 of the sum of their magnitudes. The sums behind one
+gradient element here run over at most about 10^3 terms (the tokens of a
+batch, the units of a layer), so two orders of adding give gradients that
+agree to about 10^3 * 2^-24 = 6e-5 of their magnitude. The optimizers
+normalise their updates (Adam's m / sqrt(v), LAMB's and LARS's trust ratio):
+each weight moves by a step of about the learning rate whatever the size of
+its gradient, so a relative change of the gradient becomes the same relative
+change of the step, even for a gradient near zero. Over a run, such changes
+feed back through the weights into the next gradients.
+
+The bound is therefore relative to how far the weights moved in the run:
+`WEIGHTS_RTOL` of the largest distance any weight moved, 16 times the
+gradient bound above, to cover that feedback over the few steps the tests
+take. Runs that differ in anything but rounding (one step fewer, another
+batch) differ by far more (the tests check that too).
+"""
+
+import numpy as np
+
+ROUNDING = 2.0**-24
+TERMS = 1000  # the most terms of any one sum behind a gradient element
+WEIGHTS_RTOL = 16 * TERMS * ROUNDING  # about 1e-3
+# Loss and metric sums: one sum of up to TERMS terms per figure, x 4 for the
+# logarithms and soft-maxes in front of it.
+SUMS_RTOL = 4 * TERMS * ROUNDING  # about 2.4e-4
+
+
+def weights_atol(initial, final):
+    """The absolute tolerance for weights after a run from `initial` to
+    `final` (lists of arrays): WEIGHTS_RTOL of the largest move."""
+    moved = max(float(np.abs(np.asarray(b) - np.asarray(a)).max()) for a, b in zip(initial, final))
+    return WEIGHTS_RTOL * moved

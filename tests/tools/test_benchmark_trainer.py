@@ -1,0 +1,33 @@
+"""The trainer benchmark runs both trainers on the same model and data and
+reports figures that hang together (a tiny model, a few steps)."""
+
+import json
+
+import pytest
+
+from tests.scripts import run_tool
+
+
+@pytest.mark.slow
+def test_tiny_run_reports_both_trainers(tmp_path, builtin_data_dir):
+    output = tmp_path / "figures.json"
+    stdout = run_tool(
+        "tools/benchmark_trainer.py",
+        "--model=tiny",
+        "--seq_length=32",
+        "--max_predictions=5",
+        "--batch_size=8",
+        "--steps=4",
+        "--precisions=float32",
+        f"--data_dir={builtin_data_dir}",
+        f"--output_json={output}",
+    )
+    assert "BERT-tiny (2 layers x 128, vocabulary 4096), sequence 32, batch 8" in stdout
+    (row,) = json.loads(output.read_text())["rows"]
+    assert row["precision"] == "float32"
+    assert row["ours_tokens_per_second"] > 0 and row["peer_tokens_per_second"] > 0
+    ratio = row["ours_tokens_per_second"] / row["peer_tokens_per_second"]
+    assert row["ratio"] == pytest.approx(ratio)
+    assert 0 < row["ours_mfu"] < 1 and 0 < row["peer_mfu"] < 1
+    assert 0 < row["optimizer_share"] < 1
+    assert f"| float32 | {row['peak_gflops']:.0f} |" in stdout

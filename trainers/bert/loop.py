@@ -1,0 +1,197 @@
+"""The host loop of one phase, the same for every engine.
+
+Each turn runs a host loop of several steps on the device, then:
+
+    train -> recover? -> save -> preempted? -> evaluate (-> target reached?)
+
+The engine (`tf_engine.TFEngine`) does the steps, the input, checkpoints and
+finiteness checks; `recovery.Recovery` says whether a loop's result is bad;
+`progress.Progress` reports.
+"""
+
+import dataclasses
+import time
+
+from trainers.bert import flops
+from trainers.bert import model as model_lib
+from trainers.bert.errors import ConfigError
+from trainers.bert.preemption import EXIT_STATUS
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSettings:
+    """How often the loop does what (`train`'s arguments of the same names)."""
+
+    steps_per_loop: int = 10
+    checkpoint_every: int | None = 100
+    eval_every: int | None = None
+    eval_steps: int = 10
+    target_mlm_accuracy: float | None = None
+
+    def __post_init__(self):
+        for name, optional in (
+            ("steps_per_loop", False),
+            ("checkpoint_every", True),
+            ("eval_every", True),
+            ("eval_steps", False),
+        ):
+            value = getattr(self, name)
+            if (value is None and not optional) or (
+                value is not None and (int(value) != value or value < 1)
+            ):
+                raise ConfigError(f"train.{name} must be an integer >= 1, got {value!r}")
+
+
+class Loop:
+    """Runs phases on `engine`.
+
+    Args:
+        engine: the engine of the run (see the module docstring).
+        settings: `LoopSettings`.
+        recovery: `recovery.Recovery`.
+        progress: `progress.Progress`.
+        schedule: the learning rate over global steps (reported).
+        config: the `model.BertConfig` (for model FLOPs).
+        peak_flops: the machine's peak FLOP/s for MFU, or None.
+        preemption: a `preemption.PreemptionWatcher`.
+        saved_step: the step of the newest checkpoint (None: none yet).
+    """
+
+    def __init__(
+        self,
+        engine,
+        settings,
+        recovery,
+        progress,
+        *,
+        schedule,
+        config,
+        peak_flops,
+        preemption,
+        saved_step,
+    ):
+        self.engine, self.settings, self.recovery = engine, settings, recovery
+        self.progress, self.schedule, self.config = progress, schedule, config
+        self.peak_flops, self.preemption, self.saved_step = peak_flops, preemption, saved_step
+
+    def run_phase(self, plan, files):
+        """Runs `plan`'s phase from the current step to its end (or to the
+        target accuracy, or a preemption); returns the last figures."""
+        settings = self.settings
+        current = self.engine.step
+        self.progress.start_phase(plan, current)
+        self.recovery.start_phase()
+        result = {"stopped_early": False, "preempted": False}
+        while current < plan.last_step:
+            n = self._loop_length(plan, current)
+            # Train.
+            result["train"], skipped, trailing = self._train(plan, n)
+            current = self.engine.step
+            at_end = current >= plan.last_step
+            # Skipped steps leave the step where it was: no second
+            # checkpoint of the same step.
+            saving = current != self.saved_step and (
+                at_end or _due(current, settings.checkpoint_every) or self.preemption.requested
+            )
+            # Recover?
+            cause = self.recovery.check(
+                n,
+                result["train"]["loss"],
+                skipped,
+                trailing,
+                self.engine.state_is_finite if saving else None,
+            )
+            if cause:
+                where = f"phase {plan.index + 1}, step {current}"
+                restored = self.recovery.roll_back(self.engine, where, cause, self.progress.message)
+                self.saved_step = restored.step
+                current = self.engine.step
+                continue
+            # Save.
+            if saving:
+                self._save()
+            # Preempted?
+            if self.preemption.requested:
+                self.progress.message(
+                    f"SIGTERM: stopped at phase {plan.index + 1}, step {current}, checkpointed; "
+                    f"exiting with status {EXIT_STATUS}, a restart resumes here"
+                )
+                result["preempted"] = True
+                break
+            # Evaluate.
+            if files.eval and (at_end or _due(current, settings.eval_every)):
+                result["eval"] = self.evaluate(plan, files)
+                if self._target_reached(result["eval"], current):
+                    if not at_end:
+                        self._save()
+                    result["stopped_early"] = True
+                    break
+        return result
+
+    def evaluate(self, plan, files):
+        sums = self.engine.evaluate(plan, files, self.settings.eval_steps)
+        figures = _figures(sums)
+        self.progress.evaluate(plan, self.engine.step, figures)
+        return figures
+
+    def _loop_length(self, plan, current):
+        settings = self.settings
+        return min(
+            settings.steps_per_loop,
+            plan.last_step - current,
+            _to_next(current, settings.checkpoint_every),
+            _to_next(current, settings.eval_every),
+        )
+
+    def _train(self, plan, n):
+        """Runs `n` steps; returns (figures, skipped, trailing non-finite)."""
+        phase = plan.phase
+        start = time.perf_counter()
+        sums, norm, skipped, trailing = self.engine.train(n)
+        figures = _figures(sums)
+        seconds = time.perf_counter() - start
+        current = self.engine.step
+        sequences_per_second = n * phase.global_batch_size / seconds
+        sequence_flops = flops.training_flops_per_sequence(
+            self.config, phase.seq_length, phase.max_predictions
+        )
+        figures.update(
+            learning_rate=float(self.schedule(current - 1)),
+            gradient_norm=norm,
+            sequences_per_second=sequences_per_second,
+            tokens_per_second=sequences_per_second * phase.seq_length,
+            mfu=sequence_flops * sequences_per_second / self.peak_flops
+            if self.peak_flops
+            else None,
+            skipped=skipped,
+        )
+        self.progress.train(plan, current, figures, self.engine.trust_ratios())
+        return figures, skipped, trailing
+
+    def _save(self):
+        self.progress.message(f"checkpoint {self.engine.save()}")
+        self.saved_step = self.engine.step
+        self.recovery.saved()
+
+    def _target_reached(self, figures, current):
+        target = self.settings.target_mlm_accuracy
+        accuracy = figures["mlm_accuracy"]
+        if target is None or accuracy < target:
+            return False
+        self.progress.message(
+            f"target masked-LM accuracy {target} reached ({accuracy:.4f}) at step {current}: "
+            "stopping"
+        )
+        return True
+
+
+def _figures(sums):
+    return {k: float(v) for k, v in model_lib.losses_from_sums(sums).items()}
+
+
+def _due(current, every):
+    return bool(every) and current % every == 0
+
+
+def _to_next(current, every):
+    return every - current % every if every else float("inf")

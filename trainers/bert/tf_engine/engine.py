@@ -1,0 +1,214 @@
+"""`TFEngine`: what the host loop asks of a run under a tf.distribute
+strategy. It holds the model, optimizer and counters as (distributed)
+variables, places the input on the replicas, runs several steps per host call
+(`steps.Steps`), and saves and restores it all (`checkpoints.Checkpointer`).
+
+The loop (`trainers.bert.loop`) sees only this interface:
+`step`, `train`, `evaluate`, `latest`, `save`, `restore`, `state_is_finite`,
+`trust_ratios`; `train.train` also uses `start_phase`, `optimizer`,
+`model`, `is_chief`, `platform`, `description` and `checkpoint_bytes`.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from lamb_tf import LayerwiseOptimizer
+from trainers.bert import model as model_lib
+from trainers.bert.data import inputs
+from trainers.bert.tf_engine import checkpoints, strategies
+from trainers.bert.tf_engine.loss_scale import DynamicLossScale, NoLossScale
+from trainers.bert.tf_engine.steps import Steps
+
+
+def input_pipelines(strategy, pipelines, plans):
+    """The checked number of training input pipelines (None: one per
+    worker). On TPU every host runs one pipeline, whatever is asked."""
+    if strategies.is_tpu(strategy):
+        return pipelines
+    workers = strategy.num_replicas_in_sync // strategies.local_replicas(strategy)
+    return inputs.check_input_pipelines(pipelines, workers, plans)
+
+
+class TFEngine:
+    """Args:
+    strategy: a `tf.distribute.Strategy`.
+    config: the `model.BertConfig`.
+    optimizer: called as `optimizer(learning_rate=...)`.
+    schedule: the learning rate over global steps.
+    precision: "float32", "mixed_bfloat16" or "mixed_float16".
+    model_dir: where checkpoints go.
+    keep_checkpoints, clip_norm, jit_compile, input_pipelines: `train`'s.
+    """
+
+    def __init__(
+        self,
+        strategy,
+        config,
+        optimizer,
+        schedule,
+        precision,
+        model_dir,
+        keep_checkpoints=3,
+        clip_norm=None,
+        jit_compile=True,
+        input_pipelines=None,
+    ):
+        self.strategy = strategy
+        self._clip_norm, self._jit_compile = clip_norm, jit_compile
+        self._input_pipelines = input_pipelines
+        self._tpu = strategies.is_tpu(strategy)
+        self.platform = strategies.platform(strategy)  # "tpu", "gpu" or "cpu"
+        self.description = f"{strategy.num_replicas_in_sync} replica(s) ({type(strategy).__name__})"
+        with model_lib.dtype_policy(precision), strategy.scope():
+            self.model = model_lib.build_pretraining_model(config)
+            self._global_step = _counter("step")
+            self._phase_index = _counter("phase")
+            self.optimizer = optimizer(learning_rate=lambda: schedule(self._global_step))
+            self.optimizer.build(self.model.trainable_variables)
+            self._loss_scale = DynamicLossScale() if precision == "mixed_float16" else NoLossScale()
+        extra = {}
+        if isinstance(self._loss_scale, DynamicLossScale):
+            extra["loss_scale"] = self._loss_scale
+        self._checkpointer = checkpoints.Checkpointer(
+            model_dir,
+            self.model,
+            self.optimizer,
+            self._global_step,
+            self._phase_index,
+            extra,
+            keep_checkpoints,
+            strategy,
+        )
+        self.is_chief = self._checkpointer.is_chief  # writes logs and exports
+        # Trust ratios to report: variables excluded from adaptation always
+        # read 1. Fixed once the optimizer is built.
+        self._adapted = None
+        if isinstance(self.optimizer, LayerwiseOptimizer):
+            self._adapted = [r["layer_adaptation"] for r in self.optimizer.variable_rules.values()]
+        self._steps = self._iterator = None
+
+    @property
+    def step(self):
+        """The global step: optimizer updates applied so far."""
+        return int(self._global_step.numpy())
+
+    def checkpoint_bytes(self):
+        """The size of one checkpoint (bfloat16 copies are not saved)."""
+        return sum(
+            int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+            for v in self.model.weights + self.optimizer.variables
+            if v.dtype != "bfloat16"
+        )
+
+    # -------------------------------------------------------------- phases
+
+    def start_phase(self, plan, files, seed, remasker=None, resume=None):
+        """Readies `plan`'s phase: its input, and the state of `resume` (a
+        `checkpoints.Checkpoint`) when the job restarts. A resume inside
+        this phase continues the input where it stopped: from the saved
+        iterator position, or on TPU, whose input cannot be saved, by
+        skipping the batches already done."""
+        mid_phase = resume is not None and resume.phase == plan.index
+        skip = resume.step - plan.first_step if mid_phase and self._tpu else 0
+        self._iterator = self._input(
+            plan, files.train, files.names, seed, True, remasker, skip, self._input_pipelines
+        )
+        self._checkpointer.track_iterator(None if self._tpu else self._iterator)
+        if resume is not None:
+            self._checkpointer.restore(resume.path, with_iterator=mid_phase and not self._tpu)
+        self._phase_index.assign(plan.index)
+        if plan.phase.reset_optimizer and self.step == plan.first_step:
+            # Fresh moments and iteration count (so bias correction restarts).
+            for variable in self.optimizer.variables:
+                variable.assign(tf.zeros(variable.shape, variable.dtype))
+        self._steps = Steps(
+            self.model,
+            self.optimizer,
+            self.strategy,
+            self._global_step,
+            plan.accumulation_steps,
+            self._clip_norm,
+            self._loss_scale,
+            self._jit_compile,
+            split_batch=not self._tpu,
+        )
+
+    def train(self, n):
+        """`n` steps in one host call: (metric sums over the applied steps,
+        last gradient norm, skipped non-finite steps, how many of the last
+        steps were non-finite in a row)."""
+        sums, norm, skipped, trailing = self._steps.train(self._iterator, tf.constant(n, tf.int64))
+        return sums.numpy(), float(norm), int(skipped), int(trailing)
+
+    def evaluate(self, plan, files, n):
+        """Metric sums over `n` held-out batches, read from their start."""
+        iterator = self._input(plan, files.eval, files.names, 0, False, micro=True)
+        return self._steps.evaluate(iterator, tf.constant(n, tf.int64)).numpy()
+
+    def trust_ratios(self):
+        """The last step's trust ratios of the adapted variables, or None."""
+        if self._adapted is None:
+            return None
+        return np.asarray(self.optimizer.trust_ratio_tensor)[self._adapted]
+
+    # --------------------------------------------------------- checkpoints
+
+    def latest(self):
+        return self._checkpointer.latest()
+
+    def save(self):
+        return self._checkpointer.save()
+
+    def restore(self, checkpoint):
+        """Weights, optimizer state and step of `checkpoint`; the input goes
+        on from where it is (used to step over a bad stretch)."""
+        self._checkpointer.restore(checkpoint.path, with_iterator=False)
+
+    def state_is_finite(self):
+        return self._checkpointer.state_is_finite()
+
+    # --------------------------------------------------------------- input
+
+    def _input(
+        self, plan, files, names, seed, shuffle, remasker=None, skip=0, pipelines=None, micro=False
+    ):
+        """Off TPU: a plain (so checkpointable) `tf.data` iterator over this
+        worker's share of the global batch, which the step splits among the
+        local replicas. On TPU: a distributed iterator of per-replica
+        batches."""
+        batch = plan.micro_batch if micro else plan.per_replica_batch
+        options = dict(seed=seed, shuffle=shuffle, remasker=remasker, skip_batches=skip)
+        strategy = self.strategy
+        if self._tpu:
+            return iter(
+                strategy.distribute_datasets_from_function(
+                    lambda context: inputs.dataset(plan, files, names, batch, context, **options)
+                )
+            )
+        replicas = strategy.num_replicas_in_sync
+        local = strategies.local_replicas(strategy)
+        workers = replicas // local
+        resolver = getattr(strategy, "cluster_resolver", None)
+        worker = resolver.task_id if workers > 1 and resolver else 0
+        dataset = inputs.worker_dataset(
+            plan,
+            files,
+            names,
+            batch * local,
+            pipelines or workers,
+            worker,
+            workers,
+            replicas,
+            **options,
+        )
+        return iter(dataset)
+
+
+def _counter(name):
+    return tf.Variable(
+        0,
+        dtype=tf.int64,
+        trainable=False,
+        name=name,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
