@@ -39,7 +39,8 @@ class LAMB(LayerwiseOptimizer):
         learning_rate: eta; a float, a `keras.optimizers.schedules`
             schedule (see `lamb_tf.schedules`) or a callable.
         beta_1, beta_2: moment decay rates, in [0, 1).
-        epsilon: added to sqrt(v_hat); >= 0.
+        epsilon: added to sqrt(v_hat); > 0 (with 0, a variable whose
+            gradients are all zero divides 0 by 0).
         weight_decay: lambda, >= 0; `weight_decay_rate` is accepted as a
             deprecated alias (tfa, Model Garden).
         exclude_from_weight_decay: regular expressions; matching variables
@@ -96,7 +97,7 @@ class LAMB(LayerwiseOptimizer):
         )
         self.beta_1 = validation.unit_interval("beta_1", beta_1)
         self.beta_2 = validation.unit_interval("beta_2", beta_2)
-        self.epsilon = validation.non_negative("epsilon", epsilon)
+        self.epsilon = validation.positive("epsilon", epsilon)
         self.bias_correction = bool(bias_correction)
         if variant not in VARIANTS:
             raise ValueError(f"`variant` must be one of {VARIANTS}. Received: variant={variant!r}")

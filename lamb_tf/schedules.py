@@ -13,6 +13,8 @@ import math
 import keras
 from keras import ops
 
+from lamb_tf import validation
+
 
 @keras.saving.register_keras_serializable(package="lamb_tf")
 class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -37,11 +39,11 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
         end_learning_rate=0.0,
         name=None,
     ):
-        if peak_learning_rate < 0:
-            raise ValueError(
-                "`peak_learning_rate` must be >= 0. "
-                f"Received: peak_learning_rate={peak_learning_rate}"
-            )
+        peak_learning_rate = validation.non_negative("peak_learning_rate", peak_learning_rate)
+        power = validation.positive("power", power)
+        end_learning_rate = validation.non_negative("end_learning_rate", end_learning_rate)
+        validation.number("total_steps", total_steps, "an integer >= 1")
+        validation.number("warmup_steps", warmup_steps, "an integer >= 0")
         if int(total_steps) != total_steps or total_steps < 1:
             raise ValueError(
                 f"`total_steps` must be an integer >= 1. Received: total_steps={total_steps}"
@@ -51,8 +53,6 @@ class WarmupPolynomialDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "`warmup_steps` must be an integer in [0, total_steps="
                 f"{total_steps}]. Received: warmup_steps={warmup_steps}"
             )
-        if power <= 0:
-            raise ValueError(f"`power` must be > 0. Received: power={power}")
         if not 0 <= end_learning_rate <= peak_learning_rate:
             raise ValueError(
                 "`end_learning_rate` must be in [0, peak_learning_rate="
@@ -143,6 +143,5 @@ def sqrt_batch_scaling(base_learning_rate, base_batch_size, batch_size):
             "Batch sizes must be > 0. Received: "
             f"base_batch_size={base_batch_size}, batch_size={batch_size}"
         )
-    if base_learning_rate < 0:
-        raise ValueError(f"`base_learning_rate` must be >= 0. Received: {base_learning_rate}")
+    base_learning_rate = validation.non_negative("base_learning_rate", base_learning_rate)
     return base_learning_rate * math.sqrt(batch_size / base_batch_size)

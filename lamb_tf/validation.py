@@ -1,42 +1,56 @@
-"""Argument checks shared by the optimizers; each error names argument and value."""
+"""Argument checks shared by the optimizers and schedules; each error names
+argument and value. NaN and infinities are refused everywhere: either would
+train to NaN weights without a word."""
 
+import math
 import numbers
+
+
+def number(name, value, rule="a finite number"):
+    """A finite real number (not a bool) as a float."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+    ):
+        raise ValueError(f"`{name}` must be {rule}. Received: {name}={value!r}")
+    return float(value)
 
 
 def learning_rate(value):
     """Floats and ints become a float; schedules and callables pass through."""
-    if isinstance(value, bool):
-        raise ValueError(f"`learning_rate` must be a number. Received: {value!r}")
-    if isinstance(value, numbers.Real):
+    if isinstance(value, numbers.Real) or isinstance(value, bool):
+        value = number("learning_rate", value, "a finite number >= 0")
         if value < 0:
             raise ValueError(f"`learning_rate` must be >= 0. Received: learning_rate={value}")
-        return float(value)
     return value
 
 
 def non_negative(name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value < 0:
+    value = number(name, value, "a finite number >= 0")
+    if value < 0:
         raise ValueError(f"`{name}` must be a number >= 0. Received: {name}={value!r}")
-    return float(value)
+    return value
 
 
 def positive(name, value):
-    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value <= 0:
+    value = number(name, value, "a finite number > 0")
+    if value <= 0:
         raise ValueError(f"`{name}` must be a number > 0. Received: {name}={value!r}")
-    return float(value)
+    return value
 
 
 def unit_interval(name, value):
     """A decay rate in [0, 1)."""
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a number in [0, 1). Received: {name}={value!r}")
+    value = number(name, value, "a number in [0, 1)")
     if not 0.0 <= value < 1.0:
         raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={value}")
-    return float(value)
+    return value
 
 
 def bounds(name, value):
-    """None, or a pair (low, high) of non-negative numbers or None, low <= high."""
+    """None, or a pair (low, high) of finite numbers >= 0 or None (no bound
+    on that side), low <= high."""
     if value is None:
         return None
     if isinstance(value, str) or len(value) != 2:
@@ -44,10 +58,13 @@ def bounds(name, value):
     low, high = value
     for end in (low, high):
         if end is not None and (
-            not isinstance(end, numbers.Real) or isinstance(end, bool) or end < 0
+            isinstance(end, bool)
+            or not isinstance(end, numbers.Real)
+            or not math.isfinite(float(end))
+            or end < 0
         ):
             raise ValueError(
-                f"`{name}` ends must be numbers >= 0 or None. Received: {name}={value!r}"
+                f"`{name}` ends must be finite numbers >= 0 or None. Received: {name}={value!r}"
             )
     if low is not None and high is not None and low > high:
         raise ValueError(

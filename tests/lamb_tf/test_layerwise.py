@@ -218,6 +218,15 @@ BAD = [
     (lamb_tf.LARS, {"trust_coefficient": 0.0}, "trust_coefficient.*0.0"),
     (lamb_tf.LARS, {"learning_rate": -2.0}, "learning_rate.*-2.0"),
     (lamb_tf.LARS, {"exclude_from_layer_adaptation": ["*"]}, "exclude_from_layer_adaptation"),
+    # Non-finite values would train to NaN weights without a word.
+    (lamb_tf.LAMB, {"learning_rate": float("inf")}, "learning_rate.*finite.*inf"),
+    (lamb_tf.LAMB, {"weight_decay": float("nan")}, "weight_decay.*finite.*nan"),
+    (lamb_tf.LAMB, {"epsilon": 0.0}, r"epsilon.*> 0.*epsilon=0.0"),
+    (lamb_tf.LAMB, {"epsilon": float("nan")}, "epsilon.*nan"),
+    (lamb_tf.LAMB, {"beta_2": float("nan")}, "beta_2.*nan"),
+    (lamb_tf.LAMB, {"trust_ratio_bounds": (0.01, float("nan"))}, "trust_ratio_bounds.*finite"),
+    (lamb_tf.LARS, {"momentum": float("inf")}, "momentum.*inf"),
+    (lamb_tf.LARS, {"trust_coefficient": float("nan")}, "trust_coefficient.*nan"),
 ]
 
 

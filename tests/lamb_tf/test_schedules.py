@@ -62,6 +62,10 @@ def test_sqrt_batch_scaling():
         (dict(peak_learning_rate=1.0, total_steps=5, warmup_steps=6), "warmup_steps.*6"),
         (dict(peak_learning_rate=1.0, total_steps=5, power=0.0), "power.*0.0"),
         (dict(peak_learning_rate=1.0, total_steps=5, end_learning_rate=2.0), "end_learning_rate"),
+        (dict(peak_learning_rate=float("nan"), total_steps=5), "peak_learning_rate=nan"),
+        (dict(peak_learning_rate=float("inf"), total_steps=5), "peak_learning_rate=inf"),
+        (dict(peak_learning_rate=1.0, total_steps=float("inf")), "total_steps=inf"),
+        (dict(peak_learning_rate=1.0, total_steps=5, power=float("nan")), "power=nan"),
     ],
 )
 def test_bad_schedule_arguments(kwargs, message):
@@ -72,5 +76,7 @@ def test_bad_schedule_arguments(kwargs, message):
 def test_bad_batch_sizes():
     with pytest.raises(ValueError, match="batch_size=0"):
         schedules.sqrt_batch_scaling(1e-3, 512, 0)
+    with pytest.raises(ValueError, match="base_learning_rate=nan"):
+        schedules.sqrt_batch_scaling(float("nan"), 512, 1024)
     with pytest.raises(ValueError, match="at least one"):
         schedules.MultiPhaseSchedule([])
