@@ -6,20 +6,24 @@ import math
 import numbers
 
 
+def _finite_real(value):
+    return (
+        not isinstance(value, bool)
+        and isinstance(value, numbers.Real)
+        and math.isfinite(float(value))
+    )
+
+
 def number(name, value, rule="a finite number"):
     """A finite real number (not a bool) as a float."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(float(value))
-    ):
+    if not _finite_real(value):
         raise ValueError(f"`{name}` must be {rule}. Received: {name}={value!r}")
     return float(value)
 
 
 def learning_rate(value):
     """Floats and ints become a float; schedules and callables pass through."""
-    if isinstance(value, numbers.Real) or isinstance(value, bool):
+    if isinstance(value, numbers.Real):  # bools too: refused by `number`
         value = number("learning_rate", value, "a finite number >= 0")
         if value < 0:
             raise ValueError(f"`learning_rate` must be >= 0. Received: learning_rate={value}")
@@ -57,12 +61,7 @@ def bounds(name, value):
         raise ValueError(f"`{name}` must be None or a pair (low, high). Received: {name}={value!r}")
     low, high = value
     for end in (low, high):
-        if end is not None and (
-            isinstance(end, bool)
-            or not isinstance(end, numbers.Real)
-            or not math.isfinite(float(end))
-            or end < 0
-        ):
+        if end is not None and (not _finite_real(end) or end < 0):
             raise ValueError(
                 f"`{name}` ends must be finite numbers >= 0 or None. Received: {name}={value!r}"
             )
