@@ -19,6 +19,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["lamb_tf", "lamb_tf.*", "trainers", "trainers.*"]),
+    # The built-in corpus and its vocabulary, kept with the code so the
+    # built-in data is the same everywhere (trainers/bert/data/builtin.py).
+    package_data={"trainers.bert.data": ["pydoc_topics.json.gz", "builtin_vocab.txt"]},
     # Keras and keras-hub within the releases the tests ran on: the package
     # relies on a few private Keras names (lamb_tf/private_api.py).
     install_requires=[

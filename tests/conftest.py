@@ -3,8 +3,11 @@ distribution tests (must happen before TensorFlow initialises its devices)."""
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from trainers.bert import cli  # noqa: E402
+
+cli.quiet_tensorflow()  # also for the commands the tests start
 
 import tensorflow as tf  # noqa: E402
 

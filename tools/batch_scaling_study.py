@@ -32,14 +32,18 @@ import math
 import os
 import time
 
-import keras
-import tensorflow as tf
-from absl import app, flags, logging
+from trainers.bert import cli
 
-import lamb_tf
-from lamb_tf.schedules import sqrt_batch_scaling
-from trainers.bert import train as train_lib
-from trainers.bert.phases import Phase
+cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+import lamb_tf  # noqa: E402
+from lamb_tf.schedules import sqrt_batch_scaling  # noqa: E402
+from trainers.bert import train as train_lib  # noqa: E402
+from trainers.bert.phases import Phase  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("output_dir", "/tmp/batch_scaling_study", "Tables, plot and runs go here.")
@@ -288,4 +292,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

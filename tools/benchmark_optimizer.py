@@ -25,7 +25,9 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainers.bert import cli
+
+cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -299,4 +301,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -18,12 +18,14 @@ import statistics
 import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainers.bert import cli
+
+cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
 from trainers.bert import flops, model  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
@@ -179,4 +181,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

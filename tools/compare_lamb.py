@@ -4,9 +4,9 @@ do on the tensorflow-addons LAMB test problem (float64, three steps).
     python tools/compare_lamb.py
 """
 
-import os
+from trainers.bert import cli
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

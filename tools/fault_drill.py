@@ -1,22 +1,36 @@
-"""Fault drill: kill the trainer at random steps, resume, compare.
+"""Fault drill: kill, interrupt and misconfigure the trainer, resume, compare.
 
     python tools/fault_drill.py                   # 4 faults, about 2 minutes on 2 cores
-    python tools/fault_drill.py --faults=10 --seed=3 --signals=kill
+    python tools/fault_drill.py --faults=10 --seed=3 --kinds=kill,int
 
 Runs the tiny CPU config (shortened by bindings to 24 + 12 steps,
-checkpoints every 6) once without interruption, then again with N faults:
-each start of the trainer is sent SIGKILL or SIGTERM (seeded choice) once
-its log passes a seeded random step, and the next start must resume from
-the newest checkpoint. At the end the final weights and optimizer state of
-both runs are compared value by value. The last line reads
+checkpoints every 6) once without interruption, then again with N faults of
+these kinds (a seeded choice):
+
+    kill    SIGKILL once the log passes a seeded random step
+    term    SIGTERM there (a preemption notice): checkpoint, exit 143
+    int     Ctrl-C (SIGINT) there: checkpoint, exit 130
+    config  a restart with another model (train.model = "mini"): refused
+            with exit status 2 before anything is written
+    data    a restart with bytes of a training shard flipped (same size):
+            refused with exit status 1 naming the shard, before anything
+            is written (the shard is put back afterwards)
+
+The first fault is a signal (the others need a run to restart). After every
+fault the next training start must resume from the newest checkpoint; at the
+end the final weights and optimizer state of both runs are compared value by
+value. The last line reads
 
     faults injected: N, survived: N, steps lost beyond the last checkpoint: 0,
     final weights identical: yes
 
 (on one line); the exit status is 0 only if all of that holds and every
-faulted start exited as its signal should (143 after SIGTERM).
+faulted start exited as it should, leaving the run's files as they were for
+the refused restarts.
 """
 
+import glob
+import hashlib
 import json
 import os
 import random
@@ -26,16 +40,21 @@ import sys
 import tempfile
 import time
 
-import tensorflow as tf
-from absl import app, flags
+from trainers.bert import cli
 
-from trainers.bert.preemption import EXIT_STATUS
-from trainers.bert.tf_engine import checkpoints
+cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
+
+import tensorflow as tf  # noqa: E402
+from absl import flags  # noqa: E402
+
+from trainers.bert.tf_engine import checkpoints  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("faults", 4, "Faults to inject.")
 flags.DEFINE_integer("seed", 0, "Seeds the fault steps and signals.")
-flags.DEFINE_list("signals", ["kill", "term"], "Signals to draw from: kill, term.")
+flags.DEFINE_list(
+    "kinds", ["kill", "term", "int", "config", "data"], "Faults to draw from (see above)."
+)
 flags.DEFINE_string("work_dir", None, "Where the two runs go (default: a temporary folder).")
 flags.DEFINE_string("data_dir", None, "Built-in data, made on first use (default: work_dir/data).")
 flags.DEFINE_float("timeout", 600, "Seconds any one trainer process may take.")
@@ -54,11 +73,14 @@ BINDINGS = [
     "train.export = False",
     "train.tensorboard = False",
 ]
-SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM}
+SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "int": signal.SIGINT}
+# What each fault's start must exit with (a signal's: -N when it kills).
+EXIT_STATUS = {"kill": -signal.SIGKILL, "term": 143, "int": 130, "config": 2, "data": 1}
+CHANGED_CONFIG = 'train.model = "mini"'
 
 
-def _command(model_dir, data_dir):
-    bindings = [f"--gin_param={b}" for b in [*BINDINGS, f'train.data_dir = "{data_dir}"']]
+def _command(model_dir, data_dir, extra=()):
+    bindings = [f"--gin_param={b}" for b in [*BINDINGS, f'train.data_dir = "{data_dir}"', *extra]]
     return [
         sys.executable,
         "-m",
@@ -91,7 +113,7 @@ def _checkpoint_step(model_dir):
     return int(path.rsplit("-", 1)[1]) if path else 0
 
 
-def _run(model_dir, data_dir, kill_after=None, signal_name=None):
+def _run(model_dir, data_dir, kill_after=None, signal_name=None, extra=()):
     """Runs the trainer; with `kill_after`, signals it once the log passes
     that step. Returns (exit status, its output, step at the signal)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,7 +121,7 @@ def _run(model_dir, data_dir, kill_after=None, signal_name=None):
     offset = os.path.getsize(log) if os.path.exists(log) else 0
     with tempfile.TemporaryFile("w+") as output:
         process = subprocess.Popen(
-            _command(model_dir, data_dir), cwd=root, stdout=output, stderr=subprocess.STDOUT
+            _command(model_dir, data_dir, extra), cwd=root, stdout=output, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + FLAGS.timeout
         signalled_at = None
@@ -124,6 +146,47 @@ def _resumed_step(output):
     return 0
 
 
+def _digests(folder):
+    """{path: sha256} of every file under `folder`."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[path] = hashlib.sha256(f.read()).hexdigest()
+    return found
+
+
+def _refused_restart(kind, drilled, data_dir, rng):
+    """A restart that must be refused before anything is written: returns
+    (what was done, exit status, whether the output names the cause, whether
+    the run's files are unchanged)."""
+    before = _digests(drilled)
+    if kind == "config":
+        status, output, _ = _run(drilled, data_dir, extra=[CHANGED_CONFIG])
+        return (
+            CHANGED_CONFIG,
+            status,
+            "another configuration" in output,
+            _digests(drilled) == before,
+        )
+    shard = rng.choice(sorted(glob.glob(os.path.join(data_dir, "seq*", "train", "*.tfrecord"))))
+    with open(shard, "rb") as f:
+        original = f.read()
+    flipped = bytearray(original)
+    middle = len(flipped) // 2
+    flipped[middle : middle + 16] = bytes(b ^ 0xFF for b in flipped[middle : middle + 16])
+    try:
+        with open(shard, "wb") as f:
+            f.write(flipped)
+        status, output, _ = _run(drilled, data_dir)
+    finally:
+        with open(shard, "wb") as f:
+            f.write(original)
+    what = f"bytes flipped in {os.path.relpath(shard, data_dir)}"
+    return what, status, shard in output, _digests(drilled) == before
+
+
 def _final_state(model_dir):
     path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
     return checkpoints.saved_state(path)
@@ -145,26 +208,40 @@ def main(argv):
     # Spread over both phases, short of the end so each lands while it trains.
     targets = sorted(rng.choices(range(2, total - 4), k=FLAGS.faults))
     survived, lost, newest, clean_exits = 0, 0, None, True
+    pending = 0  # faults whose survival the next training start shows
     for fault in range(FLAGS.faults + 1):
         last_run = fault == FLAGS.faults
         target = None if last_run else targets[fault]
-        name = None if last_run else rng.choice(FLAGS.signals)
-        status, output, at = _run(drilled, data_dir, kill_after=target, signal_name=name)
-        if newest is not None:
-            # This start follows a fault: it must resume at the newest checkpoint.
+        kinds = FLAGS.kinds if newest is not None else [k for k in FLAGS.kinds if k in SIGNALS]
+        kind = None if last_run else rng.choice(kinds)
+        if kind in ("config", "data"):
+            what, status, named, unchanged = _refused_restart(kind, drilled, data_dir, rng)
+            clean_exits &= status == EXIT_STATUS[kind] and named and unchanged
+            pending += 1
+            print(
+                f"fault {fault + 1}: restart with {what}, exit status {status} (expected "
+                f"{EXIT_STATUS[kind]}), cause named: {'yes' if named else 'no'}, run files "
+                f"unchanged: {'yes' if unchanged else 'no'}",
+                flush=True,
+            )
+            continue
+        status, output, at = _run(drilled, data_dir, kill_after=target, signal_name=kind)
+        if pending:
+            # This start follows faults: it must resume at the newest checkpoint.
             resumed_at = _resumed_step(output)
             lost += max(0, newest - resumed_at)
-            survived += int(resumed_at == newest)
+            survived += pending if resumed_at == newest else 0
         if last_run:
             if status != 0:
                 raise RuntimeError(f"the final resumed run failed:\n{output[-3000:]}")
             break
         newest = _checkpoint_step(drilled)
-        expected_status = EXIT_STATUS if name == "term" else -signal.SIGKILL
-        clean_exits &= status == expected_status
+        pending = 1
+        clean_exits &= status == EXIT_STATUS[kind]
         print(
-            f"fault {fault + 1}: SIG{name.upper()} at step {at} (target {target}), exit status "
-            f"{status} (expected {expected_status}), newest checkpoint at step {newest}",
+            f"fault {fault + 1}: SIG{signal.Signals(SIGNALS[kind]).name[3:]} at step {at} "
+            f"(target {target}), exit status {status} (expected {EXIT_STATUS[kind]}), newest "
+            f"checkpoint at step {newest}",
             flush=True,
         )
     expected, got = _final_state(reference), _final_state(drilled)
@@ -179,9 +256,9 @@ def main(argv):
         f"checkpoint: {lost}, final weights identical: {'yes' if identical else 'no'}"
     )
     if not clean_exits:
-        print("a faulted run did not end with the expected exit status")
+        print("a faulted start did not end as it should (see its line above)")
     return 0 if identical and clean_exits and survived == FLAGS.faults and lost == 0 else 1
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    cli.run(lambda argv: sys.exit(main(argv)))

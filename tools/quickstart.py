@@ -5,9 +5,10 @@ print the loss falling, with the range of the per-layer trust ratios.
 """
 
 import argparse
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from trainers.bert import cli
+
+cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,5 +1,7 @@
 """The trainer's own errors; each message names the setting, file or step."""
 
+import re
+
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the setting."""
@@ -11,3 +13,16 @@ class DataError(ValueError):
 
 class TrainingError(RuntimeError):
     """Training cannot go on; the message names phase and step."""
+
+
+def tensorflow_message(error):
+    """A TensorFlow error's message in one line, without the graph
+    decorations ("{{function_node ...}}", "[Op:...]", node traces) that
+    name no file. A "Graph execution error" ends with what went wrong."""
+    lines = [line.strip() for line in str(getattr(error, "message", error)).splitlines()]
+    lines = [line for line in lines if line and not line.startswith(("[[", "File ", "Detected at"))]
+    if not lines:
+        return type(error).__name__
+    message = lines[-1] if lines[0].startswith("Graph execution error") else lines[0]
+    message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
+    return re.sub(r"\s*\[Op:.*$", "", message)

@@ -12,10 +12,9 @@ finiteness checks; `recovery.Recovery` says whether a loop's result is bad;
 import dataclasses
 import time
 
-from trainers.bert import flops
+from trainers.bert import flops, settings
 from trainers.bert import model as model_lib
-from trainers.bert.errors import ConfigError
-from trainers.bert.preemption import EXIT_STATUS
+from trainers.bert.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,11 +34,11 @@ class LoopSettings:
             ("eval_every", True),
             ("eval_steps", False),
         ):
-            value = getattr(self, name)
-            if (value is None and not optional) or (
-                value is not None and (int(value) != value or value < 1)
-            ):
-                raise ConfigError(f"train.{name} must be an integer >= 1, got {value!r}")
+            value = settings.integer(f"train.{name}", getattr(self, name), optional=optional)
+            object.__setattr__(self, name, value)
+        settings.number(
+            "train.target_mlm_accuracy", self.target_mlm_accuracy, 0.0, 1.0, optional=True
+        )
 
 
 class Loop:
@@ -52,6 +51,7 @@ class Loop:
         progress: `progress.Progress`.
         schedule: the learning rate over global steps (reported).
         config: the `model.BertConfig` (for model FLOPs).
+        plans: every phase's plan (the run's ETA counts the later ones).
         peak_flops: the machine's peak FLOP/s for MFU, or None.
         preemption: a `preemption.PreemptionWatcher`.
         saved_step: the step of the newest checkpoint (None: none yet).
@@ -66,12 +66,14 @@ class Loop:
         *,
         schedule,
         config,
+        plans,
         peak_flops,
         preemption,
         saved_step,
     ):
         self.engine, self.settings, self.recovery = engine, settings, recovery
         self.progress, self.schedule, self.config = progress, schedule, config
+        self.plans = plans
         self.peak_flops, self.preemption, self.saved_step = peak_flops, preemption, saved_step
 
     def run_phase(self, plan, files):
@@ -79,7 +81,7 @@ class Loop:
         target accuracy, or a preemption); returns the last figures."""
         settings = self.settings
         current = self.engine.step
-        self.progress.start_phase(plan, current)
+        self.progress.start_phase(plan, current, self._later_steps(plan))
         self.recovery.start_phase()
         result = {"stopped_early": False, "preempted": False}
         while current < plan.last_step:
@@ -113,8 +115,9 @@ class Loop:
             # Preempted?
             if self.preemption.requested:
                 self.progress.message(
-                    f"SIGTERM: stopped at phase {plan.index + 1}, step {current}, checkpointed; "
-                    f"exiting with status {EXIT_STATUS}, a restart resumes here"
+                    f"{self.preemption.name}: stopped at phase {plan.index + 1}, step {current}, "
+                    f"checkpointed; exiting with status {self.preemption.exit_status}, a restart "
+                    "resumes here"
                 )
                 result["preempted"] = True
                 break
@@ -127,6 +130,19 @@ class Loop:
                     result["stopped_early"] = True
                     break
         return result
+
+    def _later_steps(self, plan):
+        """The phases after `plan`'s in steps of it, by model FLOPs: the
+        run's ETA assumes they run at this phase's FLOP rate."""
+
+        def step_flops(p):
+            sequence = flops.training_flops_per_sequence(
+                self.config, p.phase.seq_length, p.phase.max_predictions
+            )
+            return sequence * p.phase.global_batch_size
+
+        later = sum(p.phase.steps * step_flops(p) for p in self.plans[plan.index + 1 :])
+        return later / step_flops(plan)
 
     def evaluate(self, plan, files):
         sums = self.engine.evaluate(plan, files, self.settings.eval_steps)
@@ -147,7 +163,16 @@ class Loop:
         """Runs `n` steps; returns (figures, skipped, trailing non-finite)."""
         phase = plan.phase
         start = time.perf_counter()
-        sums, norm, skipped, trailing = self.engine.train(n)
+        try:
+            sums, norm, skipped, trailing = self.engine.train(n)
+        except DataError as error:
+            kept = self.engine.latest()
+            raise DataError(
+                f"phase {plan.index + 1}, after step {self.engine.step}: {error}. Training "
+                "stopped; a restart resumes from "
+                + (f"{kept.path} (step {kept.step})" if kept else "the start (no checkpoint)")
+                + " once the file is replaced or left out of train_files"
+            ) from None
         figures = _figures(sums)
         seconds = time.perf_counter() - start
         current = self.engine.step

@@ -4,22 +4,23 @@
     python -m trainers.bert.main --gin_file=gin_configs/bert_large_tpu_pod.gin \\
         --model_dir=gs://bucket/run --tpu=local
 
-Parses the flags and gin files, picks the tf.distribute strategy, writes the
-flags beside the checkpoints, then calls `trainers.bert.train.train`.
+Parses the flags and gin files, picks the tf.distribute strategy, then calls
+`trainers.bert.train.train`, which writes the flags beside the checkpoints once
+every check has passed. Errors are one line (`cli`): exit status 2 for a
+configuration, 1 for data or a runtime failure; a preempted run (SIGTERM,
+Ctrl-C) exits 128 + the signal after its checkpoint.
 """
 
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import gin
+from absl import app, flags, logging
 
-import gin  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
-
-from trainers.bert import preemption  # noqa: E402
-from trainers.bert import train as train_lib  # noqa: E402
-from trainers.bert.tf_engine import strategies  # noqa: E402
+from trainers.bert import cli
+from trainers.bert import train as train_lib
+from trainers.bert.errors import ConfigError
+from trainers.bert.tf_engine import strategies
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
@@ -43,20 +44,21 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress
     for path in FLAGS.gin_file:
         if not os.path.exists(path):
-            raise app.UsageError(f"--gin_file={path} does not exist")
-    gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
+            raise ConfigError(f"--gin_file={path} does not exist")
+    try:
+        gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
+    except (ValueError, SyntaxError, ImportError) as error:
+        raise ConfigError(f"gin: {error}") from None
     strategy = strategies.make_strategy(FLAGS.strategy, FLAGS.tpu)
-    if strategy.extended.should_checkpoint:  # the chief, under several workers
-        tf.io.gfile.makedirs(FLAGS.model_dir)  # also gs:// (os would make a local "gs:")
-        with tf.io.gfile.GFile(os.path.join(FLAGS.model_dir, "flags.txt"), "w") as f:
-            f.write(FLAGS.flags_into_string())
-    summary = train_lib.train(FLAGS.model_dir, strategy=strategy)
+    summary = train_lib.train(
+        FLAGS.model_dir, strategy=strategy, flags_text=FLAGS.flags_into_string()
+    )
     if summary["preempted"]:
-        sys.exit(preemption.EXIT_STATUS)
+        sys.exit(summary["exit_status"])
 
 
 def run():
-    app.run(main)
+    cli.run(main, name="bert-pretrain")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import keras
 import keras_hub
 from keras import ops
 
+from trainers.bert import settings
 from trainers.bert.data.vocab import Vocabulary
 from trainers.bert.errors import ConfigError
 
@@ -98,7 +99,20 @@ def bert_config(model, overrides=None, vocab_file=None):
         if model not in PRESETS and config.vocabulary_size != size:
             raise ConfigError(f"{model}: vocab_size {config.vocabulary_size}, {vocab_file}: {size}")
         overrides["vocabulary_size"] = size
-    return dataclasses.replace(config, **overrides)
+    config = dataclasses.replace(config, **overrides)
+    for field in dataclasses.fields(config):
+        name = f"train.model ({model}) {field.name}"
+        if field.name == "dropout":
+            if settings.number(name, config.dropout, 0.0, 1.0) == 1.0:
+                raise ConfigError(f"{name} must be below 1 (1 drops everything)")
+        else:
+            settings.integer(name, getattr(config, field.name))
+    if config.hidden_dim % config.num_heads:
+        raise ConfigError(
+            f"train.model ({model}): hidden_dim {config.hidden_dim} is not divisible by "
+            f"num_heads {config.num_heads}"
+        )
+    return config
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import dataclasses
 import gin
 
 from lamb_tf import schedules
+from trainers.bert import settings
 from trainers.bert.errors import ConfigError
 
 
@@ -84,16 +85,29 @@ class Plan:
         return self.first_step + self.phase.steps
 
 
+def check(phases):
+    """Checks every phase's own settings (before data or a model exist)."""
+    if not phases:
+        raise ConfigError("train.phases is empty: give at least one Phase")
+    for index, phase in enumerate(phases):
+        if not isinstance(phase, Phase):
+            raise ConfigError(f"train.phases[{index}] is not a Phase: {phase!r}")
+        _check_phase(phase, _where(index))
+
+
 def plan(phases, num_replicas, max_sequence_length):
     """Checks every phase against the replicas and the model before any
     compute; returns one `Plan` per phase."""
-    if not phases:
-        raise ConfigError("train.phases is empty: give at least one Phase")
+    check(phases)
     plans = []
     first_step = 0
     for index, phase in enumerate(phases):
-        where = f"phase {index + 1} (Phase #{index})"
-        _check_phase(phase, where, max_sequence_length)
+        where = _where(index)
+        if phase.seq_length > max_sequence_length:
+            raise ConfigError(
+                f"{where}: seq_length={phase.seq_length} exceeds the model's "
+                f"max_sequence_length={max_sequence_length}"
+            )
         if phase.global_batch_size % num_replicas:
             raise ConfigError(
                 f"{where}: global_batch_size={phase.global_batch_size} is not divisible by "
@@ -112,21 +126,23 @@ def plan(phases, num_replicas, max_sequence_length):
     return plans
 
 
-def _check_phase(phase, where, max_sequence_length):
+def _where(index):
+    return f"phase {index + 1} (Phase #{index})"
+
+
+def _check_phase(phase, where):
     for name in ("seq_length", "global_batch_size", "steps", "max_predictions"):
+        settings.integer(f"{where}: {name}", getattr(phase, name))
+    settings.integer(f"{where}: micro_batch_size", phase.micro_batch_size, optional=True)
+    settings.integer(f"{where}: warmup_steps", phase.warmup_steps, minimum=0)
+    settings.boolean(f"{where}: reset_optimizer", phase.reset_optimizer)
+    for name in ("train_files", "eval_files"):
         value = getattr(phase, name)
-        if int(value) != value or value < 1:
-            raise ConfigError(f"{where}: {name} must be an integer >= 1, got {value!r}")
-    if phase.micro_batch_size is not None and phase.micro_batch_size < 1:
-        raise ConfigError(f"{where}: micro_batch_size must be >= 1, got {phase.micro_batch_size}")
-    if not 0 <= phase.warmup_steps <= phase.steps:
+        if not (isinstance(value, str) or (value is None and name == "eval_files")):
+            raise ConfigError(f"{where}: {name} must be a string of file patterns, got {value!r}")
+    if phase.warmup_steps > phase.steps:
         raise ConfigError(
             f"{where}: warmup_steps={phase.warmup_steps} must be in [0, steps={phase.steps}]"
-        )
-    if phase.seq_length > max_sequence_length:
-        raise ConfigError(
-            f"{where}: seq_length={phase.seq_length} exceeds the model's "
-            f"max_sequence_length={max_sequence_length}"
         )
     if phase.max_predictions > phase.seq_length:
         raise ConfigError(

@@ -33,9 +33,13 @@ class Progress:
                 path = os.path.join(model_dir, "tensorboard", kind)
                 self._writers[kind] = tf.summary.create_file_writer(path)
         self._phase_start = None
+        self._later_steps = 0.0
 
-    def start_phase(self, plan, step):
+    def start_phase(self, plan, step, later_steps=0.0):
+        """`later_steps`: the work of the phases after this one, in steps of
+        this one (for the whole run's ETA)."""
         self._phase_start = (time.perf_counter(), step)
+        self._later_steps = later_steps
         phase = plan.phase
         self._print(
             f"phase {plan.index + 1}/{self.num_phases}: sequence length {phase.seq_length}, "
@@ -53,6 +57,7 @@ class Progress:
         started, start_step = self._phase_start
         rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
         eta = (total - done) / rate if rate > 0 else float("nan")
+        run_eta = (total - done + self._later_steps) / rate if rate > 0 else float("nan")
         width = 20
         filled = int(width * done / total)
         mfu = figures.get("mfu")
@@ -65,6 +70,7 @@ class Progress:
             f"{figures['tokens_per_second'] / 1000:.1f}k tok/s"
             + (f"  MFU {100 * mfu:.1f}%" if mfu is not None else "")
             + f"  ETA {_duration(eta)}"
+            + (f" (run {_duration(run_eta)})" if self._later_steps else "")
             + (f"  skipped {figures['skipped']}" if figures.get("skipped") else "")
         )
         record = {"kind": "train", "phase": plan.index + 1, "step": step, **figures}

@@ -17,7 +17,8 @@ come back (PaLM and OPT restarted from before such spikes).
 
 import collections
 
-from trainers.bert.errors import ConfigError, TrainingError
+from trainers.bert import settings
+from trainers.bert.errors import TrainingError
 
 
 class LossSpikes:
@@ -54,18 +55,8 @@ class Recovery:
     """
 
     def __init__(self, max_non_finite_steps=10, loss_spike_factor=None):
-        if (
-            max_non_finite_steps is None
-            or int(max_non_finite_steps) != max_non_finite_steps
-            or max_non_finite_steps < 1
-        ):
-            raise ConfigError(
-                f"train.max_non_finite_steps must be an integer >= 1, got {max_non_finite_steps!r}"
-            )
-        if loss_spike_factor is not None and not loss_spike_factor > 1:
-            raise ConfigError(
-                f"train.loss_spike_factor must be > 1 (None: off), got {loss_spike_factor!r}"
-            )
+        max_non_finite_steps = settings.integer("train.max_non_finite_steps", max_non_finite_steps)
+        settings.number("train.loss_spike_factor", loss_spike_factor, above=1.0, optional=True)
         self.max_non_finite_steps = max_non_finite_steps
         self._spikes = LossSpikes(loss_spike_factor) if loss_spike_factor else None
         self._non_finite_in_a_row = 0

@@ -2,7 +2,8 @@
 
 1. Check every setting and every phase's data before any compute.
 2. Build the run's state on the engine (tf.distribute today).
-3. Resume from the newest checkpoint, if any.
+3. Check that `model_dir` holds no other run (`identity`); only then write
+   the run's files, and resume from the newest checkpoint, if any.
 4. Run the phases one after the other (`loop.Loop`): the learning rate warms
    up again at each phase start; optimizer moments carry over unless a phase
    resets them.
@@ -20,12 +21,12 @@ import keras
 import tensorflow as tf
 
 import lamb_tf
-from trainers.bert import flops
+from trainers.bert import flops, identity, settings
 from trainers.bert import model as model_lib
 from trainers.bert import phases as phases_lib
 from trainers.bert.data import builtin, corpus, inputs
 from trainers.bert.data.remask import Remasker
-from trainers.bert.data.vocab import Vocabulary
+from trainers.bert.data.vocab import Vocabulary, file_sha256
 from trainers.bert.errors import ConfigError
 from trainers.bert.export import export_encoder
 from trainers.bert.loop import Loop, LoopSettings
@@ -51,11 +52,12 @@ DEFAULT_OPTIMIZER = functools.partial(
 )
 
 
-@gin.configurable(denylist=["model_dir", "strategy"])
+@gin.configurable(denylist=["model_dir", "strategy", "flags_text"])
 def train(
     model_dir,
     phases=gin.REQUIRED,
     strategy=None,
+    flags_text=None,
     model="tiny",
     model_overrides=None,
     optimizer=DEFAULT_OPTIMIZER,
@@ -87,6 +89,7 @@ def train(
             `model_dir` resumes from its newest checkpoint.
         phases: a list of `trainers.bert.phases.Phase`.
         strategy: a `tf.distribute.Strategy` (default: the default one).
+        flags_text: the command line's flags, kept as `flags.txt`.
         model: a preset name from `model.PRESETS` or a `bert_config.json`.
         model_overrides: dict of `BertConfig` fields to change (e.g.
             `{"dropout": 0.0}`).
@@ -139,10 +142,24 @@ def train(
     strategy = strategy or tf.distribute.get_strategy()
     if precision not in PRECISIONS:
         raise ConfigError(f"train.precision={precision!r}: choose one of {PRECISIONS}")
-    settings = LoopSettings(
+    clip_norm = settings.number("train.clip_norm", clip_norm, above=0.0, optional=True)
+    keep_checkpoints = settings.integer("train.keep_checkpoints", keep_checkpoints)
+    seed = settings.integer("train.seed", seed, minimum=0)
+    peak_flops = settings.number("train.peak_flops", peak_flops, above=0.0, optional=True)
+    input_pipelines = settings.integer("train.input_pipelines", input_pipelines, optional=True)
+    _check_optimizer(optimizer)
+    for name, value in (
+        ("jit_compile", jit_compile),
+        ("dynamic_masking", dynamic_masking),
+        ("export", export),
+        ("tensorboard", tensorboard),
+    ):
+        settings.boolean(f"train.{name}", value)
+    loop_settings = LoopSettings(
         steps_per_loop, checkpoint_every, eval_every, eval_steps, target_mlm_accuracy
     )
     recovery = Recovery(max_non_finite_steps, loss_spike_factor)
+    phases_lib.check(phases)
     _check_writable(model_dir)
     data_dir, vocab_file = _data_source(phases, model_dir, data_dir, vocab_file)
     config = model_lib.bert_config(model, model_overrides, vocab_file)
@@ -169,9 +186,19 @@ def train(
         input_pipelines=input_pipelines,
     )
     _check_disk(model_dir, engine.checkpoint_bytes())
+
+    # 3. The run in model_dir: the same one, or stop before writing anything.
+    latest = engine.latest()
+    vocab_sha256 = file_sha256(vocab_file) if vocab_file else None
+    run = identity.describe(config, vocab_sha256, plans, precision, engine.optimizer)
+    if latest is not None and identity.read(model_dir) is None:
+        _check_restorable(engine, latest, model_dir)  # a run saved before run.json
+    identity.check(model_dir, run, latest)
     if engine.is_chief:
-        with tf.io.gfile.GFile(os.path.join(model_dir, "operative_config.gin"), "w") as f:
-            f.write(gin.operative_config_str())
+        identity.write(model_dir, run)
+        _write(model_dir, "operative_config.gin", gin.operative_config_str())
+        if flags_text is not None:
+            _write(model_dir, "flags.txt", flags_text)
     progress = Progress(model_dir, len(plans), tensorboard=tensorboard, write=engine.is_chief)
     progress.message(
         f"BERT {config.num_layers} layers x {config.hidden_dim}, "
@@ -179,13 +206,17 @@ def train(
         f"{type(engine.optimizer).__name__}, {precision}, {engine.description}, "
         f"model_dir {model_dir}"
     )
+    removed = engine.remove_partial_saves()
+    if removed:
+        progress.message(f"removed the partial files of a failed save: {', '.join(removed)}")
     if peak_flops is None and engine.platform != "tpu":
         peak_flops = flops.measure_peak_flops("float32" if precision == "float32" else "bfloat16")
         progress.message(f"measured matmul peak: {peak_flops / 1e9:.0f} GFLOP/s")
 
-    # 3. Resume.
-    latest = engine.latest()
-    if latest:
+    if latest and latest.step >= plans[-1].last_step:
+        engine.restore(latest)  # the trained weights, for the summary and the export
+        progress.message(f"the run finished at step {latest.step} ({latest.path}): no steps left")
+    elif latest:
         progress.message(
             f"resuming from {latest.path} (phase {latest.phase + 1}, step {latest.step})"
         )
@@ -195,11 +226,12 @@ def train(
     with contextlib.closing(progress), PreemptionWatcher() as preemption:
         loop = Loop(
             engine,
-            settings,
+            loop_settings,
             recovery,
             progress,
             schedule=schedule,
             config=config,
+            plans=plans,
             peak_flops=peak_flops,
             preemption=preemption,
             saved_step=latest.step if latest else None,
@@ -222,7 +254,12 @@ def train(
                 model_dir, engine.model.get_layer("bert_backbone"), vocab_file
             )
             progress.message(f"encoder exported to {summary['encoder']}")
-    summary.update(step=engine.step, model=engine.model, optimizer=engine.optimizer)
+    summary.update(
+        step=engine.step,
+        model=engine.model,
+        optimizer=engine.optimizer,
+        exit_status=preemption.exit_status,
+    )
     return summary
 
 
@@ -250,6 +287,35 @@ def _local_copy(path):
     except tf.errors.OpError as error:
         raise ConfigError(f"train.vocab_file {path!r}: {error.message}") from None
     return local
+
+
+def _check_optimizer(optimizer):
+    """The optimizer's arguments (from gin: `lamb_tf.LAMB.weight_decay = ...`)
+    are checked when it is made: make one now, before any compute."""
+    try:
+        optimizer(learning_rate=1e-3)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"train.optimizer: {error}") from None
+
+
+def _check_restorable(engine, checkpoint, model_dir):
+    """A run without run.json (saved by an earlier version) is checked by
+    restoring its checkpoint into this configuration's state."""
+    try:
+        engine.restore(checkpoint)
+    except (ValueError, AssertionError, tf.errors.OpError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ConfigError(
+            f"model_dir {model_dir!r} holds a run with another configuration: its "
+            f"checkpoint {checkpoint.path} does not fit this model and optimizer "
+            f"({first_line}). Nothing was written. To resume that run, use its settings "
+            "(its operative_config.gin); to start another, give a new model_dir"
+        ) from None
+
+
+def _write(model_dir, name, text):
+    with tf.io.gfile.GFile(os.path.join(model_dir, name), "w") as f:
+        f.write(text)
 
 
 def _check_writable(model_dir):

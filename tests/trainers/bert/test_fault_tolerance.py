@@ -4,17 +4,21 @@ import collections
 import dataclasses
 import io
 import os
+import resource
 import shutil
 import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.scripts import ROOT, run_process
 from trainers.bert import train
 from trainers.bert.data import builtin
-from trainers.bert.errors import ConfigError, TrainingError
+from trainers.bert.errors import ConfigError, DataError, TrainingError
 from trainers.bert.phases import Phase
 from trainers.bert.preemption import EXIT_STATUS
 from trainers.bert.tf_engine import checkpoints
@@ -51,14 +55,19 @@ def _train(model_dir, data_dir, **kwargs):
     return train.train(str(model_dir), **settings)
 
 
-class _TermOnFirstProgress(io.StringIO):
-    """stdout that sends this process SIGTERM when the first progress line
-    is printed, as a preemption notice would arrive mid-training."""
+class _SignalOnFirstProgress(io.StringIO):
+    """stdout that sends this process a signal when the first progress line
+    is printed, as a preemption notice (or a Ctrl-C) would arrive
+    mid-training."""
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
 
     def write(self, text):
         if "phase 1 [" in text and "sent" not in self.__dict__:
             self.sent = True
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), self.signum)
         return super().write(text)
 
 
@@ -68,7 +77,7 @@ def test_sigterm_checkpoints_and_a_restart_ends_with_the_uninterrupted_weights(
     # With dropout on: the checkpoint must carry the dropout seed states too.
     dropout = {"model_overrides": None}
     uninterrupted = _train(tmp_path / "full", builtin_data_dir, **dropout)
-    stdout = _TermOnFirstProgress()
+    stdout = _SignalOnFirstProgress()
     monkeypatch.setattr(sys, "stdout", stdout)
     stopped = _train(tmp_path / "preempted", builtin_data_dir, **dropout)
     monkeypatch.undo()
@@ -79,6 +88,44 @@ def test_sigterm_checkpoints_and_a_restart_ends_with_the_uninterrupted_weights(
     assert not resumed["preempted"] and resumed["step"] == 8
     for a, b in zip(resumed["model"].weights, uninterrupted["model"].weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6)
+
+
+def test_ctrl_c_checkpoints_and_exits_130(tmp_path, builtin_data_dir, monkeypatch):
+    previous = signal.getsignal(signal.SIGINT)
+    stdout = _SignalOnFirstProgress(signal.SIGINT)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    stopped = _train(tmp_path, builtin_data_dir)
+    monkeypatch.undo()
+    assert stopped["preempted"] and stopped["exit_status"] == 130 and stopped["step"] == 2
+    assert "SIGINT: stopped at phase 1, step 2, checkpointed; exiting with status 130" in (
+        stdout.getvalue()
+    )
+    assert tf.train.latest_checkpoint(str(tmp_path / checkpoints.CHECKPOINTS)).endswith("ckpt-2")
+    assert signal.getsignal(signal.SIGINT) is previous  # Ctrl-C is KeyboardInterrupt again
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path, builtin_data_dir):
+    builtin.shards(builtin_data_dir, 64, 10)  # the tiny config's first phase, made beforehand
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trainers.bert.main", "--gin_file=gin_configs/tiny_cpu.gin"]
+        + [f'--gin_param=train.data_dir = "{builtin_data_dir}"', f"--model_dir={tmp_path}"]
+        + ["--gin_param=train.peak_flops = 1e11"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in process.stdout:
+        if line.startswith("phase 1/2"):  # the phase starts: its first steps are in flight
+            break
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    assert process.wait(timeout=60) == 130
+    assert time.monotonic() - start < 10  # not after the steps in flight and a checkpoint
+    assert "second Ctrl-C: stopping now, without a checkpoint" in process.stderr.read()
+    assert not (tmp_path / checkpoints.CHECKPOINTS).exists()
 
 
 def _poisoned_shard(builtin_data_dir, folder):
@@ -134,6 +181,67 @@ def test_too_little_disk_is_named(tmp_path, builtin_data_dir, monkeypatch):
     assert not (tmp_path / checkpoints.CHECKPOINTS).exists()
 
 
+PHASE_BINDINGS = dict(
+    seq_length=SEQ,
+    max_predictions=PREDICTIONS,
+    global_batch_size=8,
+    steps=8,
+    warmup_steps=2,
+    peak_learning_rate=1e-2,
+)
+
+
+def test_a_failed_save_leaves_nothing_and_says_where_a_restart_resumes(tmp_path, builtin_data_dir):
+    # A file-size limit below one checkpoint makes the save fail as a full
+    # disk would (EFBIG instead of ENOSPC).
+    builtin.shards(builtin_data_dir, SEQ, PREDICTIONS)
+    limit = 4 * 10**6  # the tiny model's checkpoint is about 12 MB
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    stderr = run_process(
+        "-m",
+        "trainers.bert.main",
+        "--gin_file=gin_configs/tiny_cpu.gin",
+        f'--gin_param=train.data_dir = "{builtin_data_dir}"',
+        "--gin_param=train.phases = [@Phase()]",
+        *[f"--gin_param=Phase.{k} = {v}" for k, v in PHASE_BINDINGS.items()],
+        "--gin_param=train.checkpoint_every = 2",
+        "--gin_param=train.steps_per_loop = 2",
+        "--gin_param=train.jit_compile = False",
+        "--gin_param=train.peak_flops = 1e11",
+        f"--model_dir={tmp_path}",
+        expect_status=1,
+        preexec_fn=small_files,
+    )
+    assert stderr.startswith("bert-pretrain: error: saving the checkpoint of step 2") and (
+        "its partial files were removed. A restart resumes from the start" in stderr
+    ), stderr
+    assert stderr.count("\n") == 1
+    folder = tmp_path / checkpoints.CHECKPOINTS
+    left = [p.name for p in folder.rglob("*") if "ckpt-2" in p.name or "position-2" in p.name]
+    assert left == []
+
+
+def test_an_unreadable_record_without_a_manifest_is_named(tmp_path, builtin_data_dir):
+    pattern, _ = builtin.shards(builtin_data_dir, SEQ, PREDICTIONS)
+    source = sorted(tf.io.gfile.glob(pattern))[0]
+    data = bytearray(open(source, "rb").read())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)  # zeroed in the middle, same size
+    corrupt = tmp_path / "data" / "corrupt.tfrecord"  # no manifest beside it
+    os.makedirs(corrupt.parent)
+    corrupt.write_bytes(bytes(data))
+    model_dir = tmp_path / "run"
+    with pytest.raises(DataError) as error:
+        _train(model_dir, builtin_data_dir, phases=_phases(str(corrupt)), jit_compile=False)
+    message = str(error.value)
+    assert f"unreadable input record, {corrupt}: corrupted record at" in message
+    assert "phase 1, after step" in message and "a restart resumes from" in message
+
+
 def test_loss_spike_rollback_restores_then_stops(tmp_path, builtin_data_dir, capsys):
     # A learning rate of 100 makes the loss explode after the first
     # checkpoint: the rollback restores it once, then stops when the spike
@@ -150,6 +258,6 @@ def test_loss_spike_rollback_restores_then_stops(tmp_path, builtin_data_dir, cap
 
 
 def test_loss_spike_factor_must_exceed_one(tmp_path, builtin_data_dir):
-    with pytest.raises(ConfigError, match="train.loss_spike_factor must be > 1"):
+    with pytest.raises(ConfigError, match=r"train.loss_spike_factor must be a finite number > 1.0"):
         _train(tmp_path, builtin_data_dir, loss_spike_factor=0.5)
     assert not (tmp_path / checkpoints.CHECKPOINTS).exists()

@@ -46,17 +46,37 @@ def test_every_config_parses_and_opens_with_its_command(config):
         gin.clear_config()
 
 
+TINY = "--gin_file=gin_configs/tiny_cpu.gin"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--gin_param=train.stepz_per_loop = 2"], "stepz_per_loop"),
+        (["--gin_param=train.stepz_per_loop = 2"], "doesn't have a parameter named 'stepz_per_"),
         (["--gin_file=missing.gin"], "--gin_file=missing.gin does not exist"),
-        (["--gin_file=gin_configs/tiny_cpu.gin", "--tpu=local", "--strategy=mirrored"], "--tpu"),
+        ([TINY, "--tpu=local", "--strategy=mirrored"], "--tpu"),
+        ([TINY, "--bogus=1"], "Unknown command line flag 'bogus'"),
+        ([TINY, "--gin_param=train.clip_norm = 1e999"], "train.clip_norm must be a finite"),
+        ([TINY, "--gin_param=phase1/Phase.steps = 2.5"], "steps must be an integer >= 1"),
+        ([TINY, "--gin_param=lamb_tf.LAMB.weight_decay = 1e999"], "train.optimizer: `weight_"),
     ],
 )
-def test_bad_flags_and_bindings_fail_with_a_message(tmp_path, args, message):
+def test_bad_flags_and_bindings_fail_in_one_line_with_status_2(tmp_path, args, message):
     stderr = run_process(
-        "-m", "trainers.bert.main", *args, f"--model_dir={tmp_path}", expect_failure=True
+        "-m", "trainers.bert.main", *args, f"--model_dir={tmp_path}", expect_status=2
     )
-    assert message in stderr
-    assert not (tmp_path / "checkpoints").exists()
+    assert stderr.startswith("bert-pretrain: error: ") and message in stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_traceback_is_there_when_asked_for(tmp_path):
+    stderr = run_process(
+        "-m",
+        "trainers.bert.main",
+        "--gin_file=missing.gin",
+        f"--model_dir={tmp_path}",
+        expect_status=1,  # absl's status for an uncaught error
+        env={"LAMB_TF_VERBOSE": "1"},
+    )
+    assert "Traceback (most recent call last)" in stderr and "ConfigError" in stderr

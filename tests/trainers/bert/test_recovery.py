@@ -96,7 +96,10 @@ def test_roll_back_without_a_checkpoint_stops():
     "kwargs, message",
     [
         ({"max_non_finite_steps": 0}, "train.max_non_finite_steps must be an integer >= 1"),
-        ({"loss_spike_factor": 1.0}, "train.loss_spike_factor must be > 1"),
+        ({"loss_spike_factor": 1.0}, "train.loss_spike_factor must be a finite number > 1.0"),
+        ({"loss_spike_factor": float("nan")}, "train.loss_spike_factor must be a finite"),
+        ({"max_non_finite_steps": 2.5}, "train.max_non_finite_steps must be an integer >= 1"),
+        ({"max_non_finite_steps": float("nan")}, "max_non_finite_steps must be an integer"),
     ],
 )
 def test_settings_are_checked(kwargs, message):

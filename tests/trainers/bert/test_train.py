@@ -236,6 +236,30 @@ def test_target_accuracy_stops_training(tmp_path, builtin_data_dir):
         ({"phases": _phases(global_batch_size=7)}, ConfigError, "global_batch_size=7"),
         ({"phases": _phases(micro_batch_size=3)}, ConfigError, "micro_batch_size=3"),
         ({"phases": _phases(train_files="/nonexistent/*.tfrecord")}, DataError, "/nonexistent"),
+        # Non-finite, out of range or of the wrong type, as gin may pass them.
+        ({"clip_norm": float("nan")}, ConfigError, "train.clip_norm must be a finite number"),
+        ({"clip_norm": 0.0}, ConfigError, "train.clip_norm must be a finite number > 0.0"),
+        ({"keep_checkpoints": 0}, ConfigError, "train.keep_checkpoints must be an integer >= 1"),
+        ({"seed": -1}, ConfigError, "train.seed must be an integer >= 0"),
+        ({"peak_flops": float("inf")}, ConfigError, "train.peak_flops must be a finite"),
+        ({"tensorboard": "yes"}, ConfigError, "train.tensorboard must be True or False"),
+        ({"target_mlm_accuracy": 2}, ConfigError, "train.target_mlm_accuracy must be"),
+        ({"eval_every": 2.5}, ConfigError, "train.eval_every must be an integer >= 1 (or None)"),
+        ({"input_pipelines": 0}, ConfigError, "train.input_pipelines must be an integer >= 1"),
+        ({"model_overrides": {"dropout": float("nan")}}, ConfigError, "dropout must be a finite"),
+        ({"model_overrides": {"num_layers": 0}}, ConfigError, "num_layers must be an integer"),
+        (
+            {"phases": _phases(peak_learning_rate=float("nan"))},
+            ConfigError,
+            "phase 1 (Phase #0): `peak_learning_rate` must be",
+        ),
+        (
+            {"phases": _phases(steps=float("nan"))},
+            ConfigError,
+            "phase 1 (Phase #0): steps must be an integer >= 1, got nan",
+        ),
+        ({"phases": _phases(reset_optimizer=1)}, ConfigError, "reset_optimizer must be True"),
+        ({"phases": ["phase1"]}, ConfigError, "train.phases[0] is not a Phase: 'phase1'"),
     ],
 )
 def test_misconfiguration_fails_before_training(tmp_path, builtin_data_dir, kwargs, error, message):

@@ -16,8 +16,10 @@ import os
 
 from absl import app, flags
 
+from trainers.bert import cli
 from trainers.bert.data import corpus, instances, vocab
 from trainers.bert.data.create import create, merge_manifests
+from trainers.bert.errors import ConfigError, DataError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -66,7 +68,7 @@ def main(argv):
     output_files = FLAGS.output_file.split(",") if FLAGS.output_file else None
     output_dir = FLAGS.output_dir or (os.path.dirname(output_files[0]) if output_files else None)
     if not output_dir:
-        raise app.UsageError("Give --output_dir (or --output_file)")
+        raise ConfigError("give --output_dir (or --output_file)")
     try:
         if FLAGS.merge_manifests:
             merge_manifests(output_dir, FLAGS.num_tasks)
@@ -92,12 +94,14 @@ def main(argv):
             task_index=FLAGS.task_index,
             num_tasks=FLAGS.num_tasks,
         )
-    except ValueError as error:
-        raise app.UsageError(str(error)) from None
+    except (ConfigError, DataError):
+        raise
+    except ValueError as error:  # the library's argument checks
+        raise ConfigError(str(error)) from None
 
 
 def run():
-    app.run(main)
+    cli.run(main, name="bert-create-pretraining-data")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,20 @@
 """Documents from text: files in the BERT format (one sentence per line, a
 blank line between documents; longer lines are split into sentences), or the
-built-in corpus, the English help text that ships with CPython."""
+built-in corpus, CPython 3.11's English help text, kept with this code.
 
+`pydoc_topics.json.gz` beside this file holds the help topics of CPython
+3.11.7's `pydoc_data.topics` (a JSON object, topic -> text), copyright the
+Python Software Foundation and licensed under the PSF License Agreement
+(https://docs.python.org/3/license.html). It is kept here, not read from the
+running Python, because the topics differ between Python versions and the
+built-in data must be the same on every machine; `builtin.regenerate` makes
+it again.
+"""
+
+import functools
+import gzip
+import json
+import os
 import re
 
 from trainers.bert.data.patterns import match_files
@@ -17,6 +30,7 @@ BUILTIN_TRAIN = "builtin:pydoc/train"
 BUILTIN_HELDOUT = "builtin:pydoc/heldout"
 HELDOUT_EVERY = 5
 _BUILTINS = {BUILTIN: None, BUILTIN_TRAIN: "train", BUILTIN_HELDOUT: "heldout"}
+BUILTIN_TOPICS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pydoc_topics.json.gz")
 
 
 def split_sentences(text):
@@ -30,13 +44,40 @@ def input_files(patterns):
     return match_files(patterns, keep=tuple(_BUILTINS))
 
 
+def describe(files):
+    """The input's name for messages: the file, or the first few files."""
+    files = list(files)
+    if len(files) == 1:
+        return repr(files[0])
+    shown = ", ".join(repr(f) for f in files[:3])
+    return f"{len(files)} files ({shown}{', ...' if len(files) > 3 else ''})"
+
+
+class Documents:
+    """The documents (lists of sentences) of `files`, one at a time, in file
+    order: an iterator, read once, that names its input (`.files`) so errors
+    about the text can name it."""
+
+    def __init__(self, files):
+        self.files = list(files)
+        self._documents = (d for name in self.files for d in _documents(name))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._documents)
+
+
 def read_documents(files):
-    """Yields documents (lists of sentences) one at a time, in file order."""
-    for name in files:
-        if name in _BUILTINS:
-            yield from builtin_documents(_BUILTINS[name])
-        else:
-            yield from _file_documents(name)
+    """-> `Documents`: the documents of `files`, one pass."""
+    return Documents(files)
+
+
+def _documents(name):
+    if name in _BUILTINS:
+        return builtin_documents(_BUILTINS[name])
+    return _file_documents(name)
 
 
 def _file_documents(name):
@@ -54,12 +95,18 @@ def _file_documents(name):
         yield document
 
 
-def builtin_documents(split=None):
-    """One document per help topic of `pydoc_data.topics` (about 0.5 MB of
-    English prose and code, in every CPython install). `split`: None for
-    all topics, "train" or "heldout" (every HELDOUT_EVERY-th topic)."""
-    from pydoc_data.topics import topics
+@functools.cache
+def builtin_topics():
+    """The kept help topics (topic -> text) of CPython 3.11's `pydoc_data`."""
+    with gzip.open(BUILTIN_TOPICS, "rt", encoding="utf-8") as f:
+        return json.load(f)
 
+
+def builtin_documents(split=None):
+    """One document per help topic of the kept `pydoc_data.topics` (about
+    0.5 MB of English prose and code). `split`: None for all topics, "train"
+    or "heldout" (every HELDOUT_EVERY-th topic)."""
+    topics = builtin_topics()
     for index, key in enumerate(sorted(topics)):
         if split is not None and (index % HELDOUT_EVERY == HELDOUT_EVERY - 1) != (
             split == "heldout"

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from trainers.bert.data import builtin, corpus, pipeline
 from trainers.bert.data.patterns import match_files
-from trainers.bert.errors import ConfigError, DataError
+from trainers.bert.errors import ConfigError, DataError, tensorflow_message
 
 
 class PhaseFiles(NamedTuple):
@@ -52,7 +52,7 @@ def check_input_pipelines(pipelines, workers, plans):
     """The number of training input pipelines (None: one per worker)."""
     if pipelines is None:
         return None
-    if int(pipelines) != pipelines or pipelines < 1 or pipelines % workers:
+    if pipelines % workers:
         raise ConfigError(
             f"train.input_pipelines={pipelines!r} must be a positive multiple of the "
             f"{workers} worker(s)"
@@ -65,6 +65,18 @@ def check_input_pipelines(pipelines, workers, plans):
                 "among them"
             )
     return int(pipelines)
+
+
+def first_unreadable_record(files):
+    """After a read error in training: "FILE: what is wrong (at which byte
+    offset)" for the first file with an unreadable record, or None. Each
+    file is read through in TensorFlow's record reader (no parsing)."""
+    for path in files:
+        try:
+            tf.data.TFRecordDataset(path).reduce(0, lambda count, _: count + 1)
+        except tf.errors.OpError as error:
+            return f"{path}: {tensorflow_message(error)}"
+    return None
 
 
 def dataset(plan, files, names, batch_size, context=None, seed=0, shuffle=True, **kwargs):

@@ -8,12 +8,12 @@ targets. Iterators are checkpointable with `tf.train.Checkpoint`, so a resumed
 run continues with the next batch.
 """
 
+import concurrent.futures
 import os
 
 import tensorflow as tf
 
 from trainers.bert.data import records
-from trainers.bert.data.vocab import file_sha256
 from trainers.bert.errors import DataError
 
 V1_NAMES = {"token_ids": "input_ids", "segment_ids": "segment_ids"}
@@ -57,20 +57,30 @@ def _check_example(example, path, names, seq_length, max_predictions):
 def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False):
     """Checks the shards before any training; returns the feature names.
 
-    Against manifest.json where one lies beside the shards: each shard's size
-    (a truncated shard is named) and the vocabulary's hash. In every shard,
-    the first record (all records with `read_all`) must parse with the
-    phase's lengths; a corrupt record names its file."""
-    names = None
+    Against manifest.json where one lies beside the shards: the vocabulary's
+    hash, each shard's size (a truncated shard is named) and, where the
+    manifest records one, the SHA-256 of each shard's bytes, so a shard
+    corrupted anywhere is named (`check_shards`: files read in parallel
+    threads). In every shard, the first record (all records with
+    `read_all`) must parse with the phase's lengths; a corrupt record names
+    its file."""
     manifests = {}
-    vocab_sha256 = file_sha256(vocab_file) if vocab_file is not None else None
+    vocab_sha256 = records.file_sha256(vocab_file) if vocab_file is not None else None
+    listed = []  # (path, its manifest entry)
     for path in files:
         folder = os.path.dirname(path)
         if folder not in manifests:
             manifests[folder] = records.read_manifest(folder)
-        manifest = manifests[folder]
-        if manifest is not None:
-            _check_against_manifest(path, manifest, vocab_file, vocab_sha256)
+            if manifests[folder] is not None:
+                _check_vocabulary(folder, manifests[folder], vocab_file, vocab_sha256)
+        if manifests[folder] is not None:
+            entries = {s["file"]: s for s in manifests[folder].get("shards", [])}
+            entry = entries.get(os.path.basename(path))
+            if entry is not None:
+                listed.append((path, entry))
+    check_shards(listed)
+    names = None
+    for path in files:
         count = 0
         try:
             for raw in tf.data.TFRecordDataset(path).take(-1 if read_all else 1):
@@ -90,21 +100,43 @@ def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False
     return names
 
 
-def _check_against_manifest(path, manifest, vocab_file, vocab_sha256):
-    entries = {s["file"]: s for s in manifest.get("shards", [])}
-    entry = entries.get(os.path.basename(path))
-    if entry is not None:
-        size = tf.io.gfile.stat(path).length
-        if size != entry["bytes"]:
-            raise DataError(
-                f"{path}: {size} bytes where manifest.json records {entry['bytes']}: "
-                "the shard is truncated or was changed"
-            )
+def check_shards(listed, threads=16):
+    """Checks shards against their manifest entries, `listed` as [(path,
+    entry)]: the size, then the SHA-256 where the entry has one (manifests
+    written before checksums have none: size only). The files are read in
+    up to `threads` threads (through tf.io.gfile, so also on gs://; hashlib
+    hashes without holding the GIL); the first failing shard in `listed`
+    order is named."""
+    if not listed:
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(min(threads, len(listed)))
+    try:
+        for future in [pool.submit(_check_shard, path, entry) for path, entry in listed]:
+            future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _check_shard(path, entry):
+    size = tf.io.gfile.stat(path).length
+    if size != entry["bytes"]:
+        raise DataError(
+            f"{path}: {size} bytes where manifest.json records {entry['bytes']}: "
+            "the shard is truncated or was changed"
+        )
+    if "sha256" in entry and records.file_sha256(path) != entry["sha256"]:
+        raise DataError(
+            f"{path}: its SHA-256 checksum differs from manifest.json: the shard is "
+            "corrupt or was changed"
+        )
+
+
+def _check_vocabulary(folder, manifest, vocab_file, vocab_sha256):
     if vocab_sha256 is not None and "vocab_sha256" in manifest:
         if vocab_sha256 != manifest["vocab_sha256"]:
             raise DataError(
                 f"The vocabulary {vocab_file} is not the one the data in "
-                f"{os.path.dirname(path)} was made with (manifest.json vocab_sha256 differs)"
+                f"{folder} was made with (manifest.json vocab_sha256 differs)"
             )
 
 

@@ -1,6 +1,7 @@
 """The google-research/bert TFRecord schema: writing examples, atomic shards,
-the manifest beside them."""
+the manifest beside them (each shard's records, bytes and SHA-256)."""
 
+import hashlib
 import json
 import os
 
@@ -67,6 +68,25 @@ def write_atomically(path, records):
         if os.path.exists(tmp):
             os.remove(tmp)
     return count
+
+
+def file_sha256(path, block=8 << 20):
+    """Hex SHA-256 of a file, read through `tf.io.gfile` (so also on gs://).
+    hashlib releases the GIL on large blocks: threads hash files in parallel."""
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def remove_manifest(output_dir, name=MANIFEST):
+    """Removes a manifest before its folder is rewritten: a set that then
+    fails is never taken for a finished one."""
+    try:
+        os.remove(os.path.join(output_dir, name))
+    except FileNotFoundError:
+        pass
 
 
 def write_manifest(output_dir, manifest, name=MANIFEST):

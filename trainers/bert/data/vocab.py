@@ -2,13 +2,24 @@
 (one token per line, the id is the line number: the format of
 google-research/bert and of keras-hub's `BertTokenizer`)."""
 
-import hashlib
 import os
 
 import numpy as np
 from tokenizers import BertWordPieceTokenizer
 
+from trainers.bert.data.corpus import describe
+from trainers.bert.data.records import file_sha256
+from trainers.bert.errors import ConfigError, DataError
+
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# A trained vocabulary holds at least this many tokens besides the special
+# ones. WordPiece starts from the input's alphabet, each character seen and
+# its "##" continuation: English text alone has some 70 characters (letters,
+# digits, punctuation), about 140 tokens before any merge. Fewer than 100
+# means a few lines of text or none (an empty input gives the 5 special
+# tokens alone), where most words would be [UNK] or single letters: no data
+# to pretrain on, and a sign of a wrong --input_file.
+MIN_LEARNED_TOKENS = 100
 
 
 class Vocabulary:
@@ -52,25 +63,56 @@ class Vocabulary:
         return file_sha256(self.vocab_file)
 
 
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def check_vocab_size(vocab_size):
+    """The smallest vocabulary trained; ConfigError if `vocab_size` is below."""
+    minimum = len(SPECIAL_TOKENS) + MIN_LEARNED_TOKENS
+    if vocab_size < minimum:
+        raise ConfigError(
+            f"--vocab_size={vocab_size} is too small: {len(SPECIAL_TOKENS)} special tokens "
+            f"and at least {MIN_LEARNED_TOKENS} learned ones make {minimum}"
+        )
+    return minimum
 
 
-def train_vocabulary(documents, output_dir, vocab_size=8192, do_lower_case=True, min_frequency=2):
+def train_vocabulary(
+    documents, output_dir, vocab_size=8192, do_lower_case=True, min_frequency=2, source=None
+):
     """Trains WordPiece on the sentences of `documents` (an iterable, read
-    once) and writes `output_dir/vocab.txt`; returns its path."""
+    once) and writes `output_dir/vocab.txt`; returns its path.
+
+    Raises DataError, naming the input (`source`, else the files of a
+    `corpus.Documents`), when it holds no documents or gives a vocabulary
+    of fewer than MIN_LEARNED_TOKENS tokens besides the special ones; then
+    no vocab.txt is written."""
+    minimum = check_vocab_size(vocab_size)
+    if source is None:
+        files = getattr(documents, "files", None)
+        source = describe(files) if files is not None else "the documents given"
+    read = 0
+
+    def sentences():
+        nonlocal read
+        for document in documents:
+            read += 1
+            yield from document
+
     tokenizer = BertWordPieceTokenizer(lowercase=do_lower_case, strip_accents=do_lower_case)
     tokenizer.train_from_iterator(
-        (sentence for document in documents for sentence in document),
+        sentences(),
         vocab_size=vocab_size,
         min_frequency=min_frequency,
         special_tokens=SPECIAL_TOKENS,
         show_progress=False,
     )
+    if read == 0:
+        raise DataError(f"{source} holds no documents (only blank lines or nothing)")
+    size = tokenizer.get_vocab_size()
+    if size < minimum:
+        raise DataError(
+            f"{source} is too small to train a vocabulary on: {read} document(s) gave "
+            f"{size - len(SPECIAL_TOKENS)} tokens besides the {len(SPECIAL_TOKENS)} special "
+            f"ones, fewer than {MIN_LEARNED_TOKENS}"
+        )
     os.makedirs(output_dir, exist_ok=True)
     tokenizer.save_model(output_dir)
     return os.path.join(output_dir, "vocab.txt")

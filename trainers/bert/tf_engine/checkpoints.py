@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from trainers.bert.errors import TrainingError, tensorflow_message
 from trainers.bert.tf_engine import strategies
 
 CHECKPOINTS = "checkpoints"
@@ -102,8 +103,48 @@ class Checkpointer:
 
     def save(self):
         """Writes the checkpoint of the current step; returns its path (None
-        on a worker other than the chief)."""
+        on a worker other than the chief). A save that fails (a full disk, a
+        lost connection) leaves no part of itself behind and raises
+        `TrainingError` naming the newest complete checkpoint."""
         step = int(self.objects["step"].numpy())
+        try:
+            return self._save(step)
+        except (OSError, tf.errors.OpError) as error:
+            self.remove_partial(step)
+            newest = self.latest()
+            raise TrainingError(
+                f"saving the checkpoint of step {step} in {self._write_directory} failed "
+                f"({tensorflow_message(error)}); its partial files were removed. A "
+                "restart resumes from "
+                + (f"{newest.path} (step {newest.step})" if newest else "the start (no checkpoint)")
+            ) from None
+
+    def remove_partial(self, step=None):
+        """Removes what failed saves left (of `step`, or of every step that
+        is not a complete checkpoint); returns the paths removed."""
+        # The complete checkpoints are the chief's, also for the other workers.
+        state = tf.train.get_checkpoint_state(self.directory)
+        complete = {_step_of(p) for p in (state.all_model_checkpoint_paths if state else [])}
+        number = "*" if step is None else str(step)
+        found = []
+        for prefix in (
+            os.path.join(self._write_directory, f"ckpt-{number}"),
+            self._input_path(number),
+        ):
+            found += tf.io.gfile.glob(prefix + "_temp*")  # a save's working folder
+            found += [
+                p
+                for p in tf.io.gfile.glob(prefix + ".*")
+                if _step_of(os.path.basename(p).split(".")[0]) not in complete
+            ]
+        for path in found:
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            else:
+                tf.io.gfile.remove(path)
+        return found
+
+    def _save(self, step):
         if self._iterator is not None:
             self._iterator.write(self._input_path(step))
         _barrier(self.strategy)  # every input position is on disk

@@ -6,8 +6,11 @@ variables, places the input on the replicas, runs several steps per host call
 The loop (`trainers.bert.loop`) sees only this interface:
 `step`, `train`, `evaluate`, `latest`, `save`, `restore`, `state_is_finite`,
 `trust_ratios`; `train.train` also uses `start_phase`, `optimizer`,
-`model`, `is_chief`, `platform`, `description` and `checkpoint_bytes`.
+`model`, `is_chief`, `platform`, `description`, `checkpoint_bytes` and
+`remove_partial_saves`.
 """
+
+import contextlib
 
 import numpy as np
 import tensorflow as tf
@@ -15,6 +18,7 @@ import tensorflow as tf
 from lamb_tf import LayerwiseOptimizer
 from trainers.bert import model as model_lib
 from trainers.bert.data import inputs
+from trainers.bert.errors import DataError, tensorflow_message
 from trainers.bert.tf_engine import checkpoints, strategies
 from trainers.bert.tf_engine.loss_scale import DynamicLossScale, NoLossScale
 from trainers.bert.tf_engine.steps import Steps
@@ -85,7 +89,7 @@ class TFEngine:
         self._adapted = None
         if isinstance(self.optimizer, LayerwiseOptimizer):
             self._adapted = [r["layer_adaptation"] for r in self.optimizer.variable_rules.values()]
-        self._steps = self._iterator = None
+        self._steps = self._iterator = self._files = None
 
     @property
     def step(self):
@@ -110,6 +114,7 @@ class TFEngine:
         skipping the batches already done."""
         mid_phase = resume is not None and resume.phase == plan.index
         skip = resume.step - plan.first_step if mid_phase and self._tpu else 0
+        self._files = files
         self._iterator = self._input(
             plan, files.train, files.names, seed, True, remasker, skip, self._input_pipelines
         )
@@ -137,13 +142,17 @@ class TFEngine:
         """`n` steps in one host call: (metric sums over the applied steps,
         last gradient norm, skipped non-finite steps, how many of the last
         steps were non-finite in a row)."""
-        sums, norm, skipped, trailing = self._steps.train(self._iterator, tf.constant(n, tf.int64))
+        with _read_errors_named(self._files.train):
+            sums, norm, skipped, trailing = self._steps.train(
+                self._iterator, tf.constant(n, tf.int64)
+            )
         return sums.numpy(), float(norm), int(skipped), int(trailing)
 
     def evaluate(self, plan, files, n):
         """Metric sums over `n` held-out batches, read from their start."""
         iterator = self._input(plan, files.eval, files.names, 0, False, micro=True)
-        return self._steps.evaluate(iterator, tf.constant(n, tf.int64)).numpy()
+        with _read_errors_named(files.eval):
+            return self._steps.evaluate(iterator, tf.constant(n, tf.int64)).numpy()
 
     def trust_ratios(self):
         """The last step's trust ratios of the adapted variables, or None."""
@@ -158,6 +167,10 @@ class TFEngine:
 
     def save(self):
         return self._checkpointer.save()
+
+    def remove_partial_saves(self):
+        """What failed saves left behind is removed; returns its paths."""
+        return self._checkpointer.remove_partial()
 
     def restore(self, checkpoint):
         """Weights, optimizer state and step of `checkpoint`; the input goes
@@ -202,6 +215,17 @@ class TFEngine:
             **options,
         )
         return iter(dataset)
+
+
+@contextlib.contextmanager
+def _read_errors_named(files):
+    """A record that cannot be read (data without a manifest to check it
+    against before training) stops with `DataError` naming its file."""
+    try:
+        yield
+    except tf.errors.DataLossError as error:
+        found = inputs.first_unreadable_record(files) or tensorflow_message(error)
+        raise DataError(f"unreadable input record, {found}") from None
 
 
 def _counter(name):

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from tests.scripts import ROOT, run_tool
 from trainers.bert.data import corpus, create, instances, patterns, pipeline, records, vocab
+from trainers.bert.errors import ConfigError, DataError
 
 # Runs a script and prints the peak resident memory of it and its children.
 PEAK_OF_RUN = """
@@ -86,12 +87,13 @@ def test_manifest_describes_the_shards(builtin_data):
     for shard in manifest["shards"]:
         path = folder / shard["file"]
         assert path.stat().st_size == shard["bytes"]
+        assert shard["sha256"] == records.file_sha256(str(path))
         assert sum(1 for _ in tf.data.TFRecordDataset(str(path))) == shard["instances"]
     assert manifest["instances"] == sum(s["instances"] for s in manifest["shards"]) > 1000
 
 
 def test_command_line_with_original_flag_names(tmp_path, builtin_vocab):
-    stdout = run_tool(
+    stdout, stderr = run_tool(
         "tools/create_pretraining_data.py",
         f"--output_file={tmp_path}/a.tfrecord,{tmp_path}/b.tfrecord",
         f"--vocab_file={builtin_vocab}",
@@ -101,8 +103,10 @@ def test_command_line_with_original_flag_names(tmp_path, builtin_vocab):
         "--do_whole_word_mask",
         "--random_seed=3",
         timeout=300,
+        with_stderr=True,
     )
     assert "[2/2]" in stdout
+    assert stderr == ""  # nor TensorFlow's start-up lines from the worker processes
     files = sorted(str(p) for p in tmp_path.glob("*.tfrecord"))
     assert [os.path.basename(f) for f in files] == ["a.tfrecord", "b.tfrecord"]
     assert pipeline.validate(files, 32, 5, read_all=True) == pipeline.V1_NAMES
@@ -164,7 +168,8 @@ def test_array_job_tasks_give_the_single_machine_output(tmp_path, builtin_vocab)
             num_tasks=2,
         )
     merged = create.merge_manifests(str(tmp_path / "many"), 2)
-    assert merged["shards"] == single["shards"]
+    assert merged["shards"] == single["shards"]  # checksums included
+    assert all(len(s["sha256"]) == 64 for s in merged["shards"])
     assert merged["instances"] == single["instances"]
     for shard in single["shards"]:
         one = (tmp_path / "one" / shard["file"]).read_bytes()
@@ -176,3 +181,76 @@ def test_array_job_needs_one_vocabulary(tmp_path):
         create.create(corpus.BUILTIN, str(tmp_path), instances.Options(), num_tasks=2)
     with pytest.raises(ValueError, match="task_index=2"):
         create.create(corpus.BUILTIN, str(tmp_path), instances.Options(), task_index=2, num_tasks=2)
+
+
+SMALL = instances.Options(max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1)
+
+
+def _text(path, documents):
+    path.write_text("\n\n".join("\n".join(d) for d in documents) + "\n")
+    return str(path)
+
+
+def _prose(n):
+    return [f"Sentence {s} of document {n} is about layer adaptation." for s in range(6)]
+
+
+@pytest.mark.parametrize("content", ["", "\n  \n\n"])
+def test_input_without_documents_is_named(tmp_path, builtin_vocab, content):
+    (tmp_path / "empty.txt").write_text(content)
+    for vocab_file in (builtin_vocab, None):
+        with pytest.raises(DataError, match=r"empty.txt' holds no documents"):
+            create.create(str(tmp_path / "empty.txt"), str(tmp_path / "out"), SMALL, vocab_file)
+    assert not (tmp_path / "out").exists()  # found before anything was written
+    documents = corpus.read_documents([str(tmp_path / "empty.txt")])
+    with pytest.raises(DataError, match=r"empty.txt' holds no documents"):
+        vocab.train_vocabulary(documents, str(tmp_path / "vocab"))
+    assert not (tmp_path / "vocab" / "vocab.txt").exists()
+
+
+def test_too_small_a_vocabulary_is_refused(tmp_path):
+    text = _text(tmp_path / "tiny.txt", [["Hello world.", "A tiny text."], ["Another one."]])
+    with pytest.raises(DataError, match=r"tiny.txt' is too small to train a vocabulary on"):
+        create.create(text, str(tmp_path / "out"), SMALL, num_shards=2)
+    assert not (tmp_path / "out" / "vocab.txt").exists()
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    with pytest.raises(DataError, match=r"tiny.txt' is too small .* fewer than 100"):
+        vocab.train_vocabulary(corpus.read_documents([text]), str(tmp_path / "v"))
+    with pytest.raises(ConfigError, match=r"--vocab_size=50 is too small"):
+        create.create(text, str(tmp_path / "out"), SMALL, vocab_size=50)
+
+
+def test_more_shards_than_documents_is_refused_before_any_work(tmp_path, builtin_vocab):
+    text = _text(tmp_path / "three.txt", [_prose(n) for n in range(3)])
+    with pytest.raises(
+        DataError,
+        match=r"three.txt' holds 3 document\(s\), fewer than the 4 shards.*--num_shards=3",
+    ):
+        create.create(text, str(tmp_path / "out"), SMALL, builtin_vocab, num_shards=4)
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_set_leaves_no_manifest(tmp_path, builtin_vocab):
+    """A shard without instances (here: its one document has one sentence)
+    fails the set after the workers: no manifest, not even an earlier one."""
+    out = str(tmp_path / "out")
+    good = _text(tmp_path / "good.txt", [_prose(0), _prose(1)])
+    create.create(good, out, SMALL, builtin_vocab, num_shards=1, num_workers=1)
+    assert records.read_manifest(out) is not None
+    uneven = _text(tmp_path / "uneven.txt", [_prose(0), ["Just one sentence here."]])
+    with pytest.raises(
+        DataError,
+        match=r"1 of 2 shards got no instances \(pretrain-00001-of-00002.tfrecord\): "
+        r"\d+ instances from '.*uneven.txt' for 2 shards; use fewer --num_shards",
+    ):
+        create.create(uneven, out, SMALL, builtin_vocab, num_shards=2, num_workers=1)
+    assert records.read_manifest(out) is None
+    assert not list((tmp_path / "out").glob("*-of-00002.tfrecord"))
+
+
+def test_no_instances_is_named(tmp_path, builtin_vocab):
+    text = _text(tmp_path / "short.txt", [["Only one sentence."]])
+    with pytest.raises(DataError, match=r"No instances were made from '.*short.txt'"):
+        create.create(text, str(tmp_path / "out"), SMALL, builtin_vocab, num_shards=1)
+    assert records.read_manifest(str(tmp_path / "out")) is None
+    assert not list((tmp_path / "out").glob("*.tfrecord"))

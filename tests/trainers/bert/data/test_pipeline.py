@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert.data import patterns, pipeline
+from trainers.bert.data import patterns, pipeline, records
 from trainers.bert.errors import DataError
 
 
@@ -145,3 +145,39 @@ def test_per_replica_batches_under_mirrored_strategy(builtin_data, two_cpus):
     batch = next(iter(strategy.distribute_datasets_from_function(dataset_fn)))
     parts = strategy.experimental_local_results(batch["token_ids"])
     assert [p.shape for p in parts] == [(4, 128), (4, 128)]
+
+
+def _copy_of(tmp_path, builtin_data):
+    folder, manifest = builtin_data
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    return copy, manifest
+
+
+def test_shard_corrupt_in_the_middle_is_named_by_its_checksum(tmp_path, builtin_data):
+    copy, manifest = _copy_of(tmp_path, builtin_data)
+    shard = copy / manifest["shards"][1]["file"]
+    raw = bytearray(shard.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 8] = bytes(b ^ 0xFF for b in raw[middle : middle + 8])
+    shard.write_bytes(bytes(raw))  # the same size: only the checksum can tell
+    files = patterns.match_files(str(copy / "*.tfrecord"))
+    with pytest.raises(
+        DataError, match=rf"{shard}: its SHA-256 checksum differs from manifest.json: .*corrupt"
+    ):
+        pipeline.validate(files, 128, 20)
+
+
+def test_manifest_without_checksums_is_checked_by_size(tmp_path, builtin_data):
+    """Manifests written before checksums still validate; sizes still count."""
+    copy, manifest = _copy_of(tmp_path, builtin_data)
+    old = dict(
+        manifest, shards=[{k: v for k, v in s.items() if k != "sha256"} for s in manifest["shards"]]
+    )
+    records.write_manifest(str(copy), old)
+    files = patterns.match_files(str(copy / "*.tfrecord"))
+    assert pipeline.validate(files, 128, 20) == pipeline.V1_NAMES
+    shard = copy / manifest["shards"][0]["file"]
+    shard.write_bytes(shard.read_bytes()[:-1])
+    with pytest.raises(DataError, match=rf"{shard.name}: \d+ bytes where manifest.json"):
+        pipeline.validate(files, 128, 20)

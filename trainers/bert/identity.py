@@ -1,0 +1,114 @@
+"""A run's identity: the configuration that shapes its saved state, kept in
+`model_dir/run.json` beside the checkpoints.
+
+A restart on the same `model_dir` must describe the same run: the same model
+shape and vocabulary, precision, optimizer class and state, and, for every
+phase started so far, the same sequence length, global batch and masked-LM
+predictions (the saved input position and the step count depend on them),
+and the same steps for the phases already finished (they place the phase
+boundaries). Anything else may change on a restart: evaluation and
+checkpoint cadence, `steps_per_loop`, learning rates and warmups, dropout,
+recovery settings, the steps of the running phase (not below what is done)
+and everything about later phases, including phases added at the end.
+"""
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+
+from trainers.bert.errors import ConfigError
+
+RUN = "run.json"
+PHASE_SHAPE = ("seq_length", "global_batch_size", "max_predictions")
+
+
+def describe(config, vocab_sha256, plans, precision, optimizer):
+    """The identity of a run as a JSON-able dict."""
+    optimizer_class = type(optimizer)
+    return {
+        "model": {k: v for k, v in dataclasses.asdict(config).items() if k != "dropout"},
+        "vocabulary_sha256": vocab_sha256,
+        "precision": precision,
+        "optimizer": {
+            "class": f"{optimizer_class.__module__}.{optimizer_class.__qualname__}",
+            "state_variables": len(optimizer.variables),
+        },
+        "phases": [
+            {**{name: getattr(p.phase, name) for name in PHASE_SHAPE}, "steps": p.phase.steps}
+            for p in plans
+        ],
+    }
+
+
+def read(model_dir):
+    """The identity stored in `model_dir`, or None."""
+    path = os.path.join(model_dir, RUN)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
+        return json.load(f)
+
+
+def write(model_dir, identity):
+    """Writes run.json through a temporary name (never half written)."""
+    path = os.path.join(model_dir, RUN)
+    temporary = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(temporary, "w") as f:
+        json.dump(identity, f, indent=1, sort_keys=True)
+    tf.io.gfile.rename(temporary, path, overwrite=True)
+
+
+def differences(saved, current, checkpoint):
+    """What differs between the run's `saved` identity and the `current`
+    one, given its newest `checkpoint` (step and phase): a list of
+    "what: in the run, now" strings; empty when the restart may resume."""
+    found = []
+    for part in ("model", "optimizer"):
+        for key in sorted(set(saved[part]) | set(current[part])):
+            _compare(found, f"{part}.{key}", saved[part].get(key), current[part].get(key))
+    for key in ("vocabulary_sha256", "precision"):
+        _compare(found, key, saved[key], current[key])
+    if checkpoint is None:
+        return found
+    done = checkpoint.phase  # phases before this one are finished
+    if len(current["phases"]) <= done:
+        found.append(
+            f"phases: the run is in phase {done + 1}, this configuration has "
+            f"{len(current['phases'])}"
+        )
+        return found
+    first_step = 0
+    for index in range(done + 1):
+        was, now = saved["phases"][index], current["phases"][index]
+        names = PHASE_SHAPE + (("steps",) if index < done else ())
+        for name in names:
+            _compare(found, f"phase {index + 1} {name}", was[name], now[name])
+        first_step += now["steps"] if index < done else 0
+    steps = current["phases"][done]["steps"]
+    if checkpoint.step - first_step > steps:
+        found.append(
+            f"phase {done + 1} steps: {checkpoint.step - first_step} done in the run, {steps} now"
+        )
+    return found
+
+
+def check(model_dir, current, checkpoint):
+    """Stops with ConfigError, before anything is written, when the run in
+    `model_dir` is another one than `current` describes."""
+    saved = read(model_dir)
+    if saved is None:
+        return
+    found = differences(saved, current, checkpoint)
+    if found:
+        raise ConfigError(
+            f"model_dir {model_dir!r} holds a run with another configuration "
+            f"({'; '.join(found)}). Nothing was written. To resume that run, use its settings "
+            f"(its operative_config.gin); to start another, give a new model_dir"
+        )
+
+
+def _compare(found, what, was, now):
+    if was != now:
+        found.append(f"{what}: {was!r} in the run, {now!r} now")
