@@ -77,6 +77,9 @@ SIGNALS = {"kill": signal.SIGKILL, "term": signal.SIGTERM, "int": signal.SIGINT}
 # What each fault's start must exit with (a signal's: -N when it kills).
 EXIT_STATUS = {"kill": -signal.SIGKILL, "term": 143, "int": 130, "config": 2, "data": 1}
 CHANGED_CONFIG = 'train.model = "mini"'
+# The built-in data the tiny config's two phases read (sequence length and
+# predictions), where the data faults corrupt a shard.
+PHASE_DATA = ("seq64_pred10", "seq128_pred20")
 
 
 def _command(model_dir, data_dir, extra=()):
@@ -170,7 +173,12 @@ def _refused_restart(kind, drilled, data_dir, rng):
             "another configuration" in output,
             _digests(drilled) == before,
         )
-    shard = rng.choice(sorted(glob.glob(os.path.join(data_dir, "seq*", "train", "*.tfrecord"))))
+    shards = [
+        path
+        for folder in PHASE_DATA
+        for path in sorted(glob.glob(os.path.join(data_dir, folder, "train", "*.tfrecord")))
+    ]
+    shard = rng.choice(shards)
     with open(shard, "rb") as f:
         original = f.read()
     flipped = bytearray(original)
@@ -215,7 +223,10 @@ def main(argv):
         kinds = FLAGS.kinds if newest is not None else [k for k in FLAGS.kinds if k in SIGNALS]
         kind = None if last_run else rng.choice(kinds)
         if kind in ("config", "data"):
-            what, status, named, unchanged = _refused_restart(kind, drilled, data_dir, rng)
+            # A generator of its own for the shard: the faults drawn stay the
+            # same whatever else lies in data_dir.
+            shard_rng = random.Random(f"{FLAGS.seed}-{fault}")
+            what, status, named, unchanged = _refused_restart(kind, drilled, data_dir, shard_rng)
             clean_exits &= status == EXIT_STATUS[kind] and named and unchanged
             pending += 1
             print(
