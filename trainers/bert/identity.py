@@ -94,13 +94,11 @@ def differences(saved, current, checkpoint):
     return found
 
 
-def check(model_dir, current, checkpoint):
-    """Stops with ConfigError, before anything is written, when the run in
-    `model_dir` is another one than `current` describes."""
-    saved = read(model_dir)
-    if saved is None:
-        return
-    found = differences(saved, current, checkpoint)
+def check(model_dir, saved, current, checkpoint):
+    """Stops with ConfigError, before anything is written, when the run
+    `saved` in `model_dir` (None: none recorded) is another one than
+    `current` describes."""
+    found = differences(saved, current, checkpoint) if saved is not None else []
     if found:
         raise ConfigError(
             f"model_dir {model_dir!r} holds a run with another configuration "

@@ -191,9 +191,10 @@ def train(
     latest = engine.latest()
     vocab_sha256 = file_sha256(vocab_file) if vocab_file else None
     run = identity.describe(config, vocab_sha256, plans, precision, engine.optimizer)
-    if latest is not None and identity.read(model_dir) is None:
+    saved = identity.read(model_dir)
+    if latest is not None and saved is None:
         _check_restorable(engine, latest, model_dir)  # a run saved before run.json
-    identity.check(model_dir, run, latest)
+    identity.check(model_dir, saved, run, latest)
     if engine.is_chief:
         identity.write(model_dir, run)
         _write(model_dir, "operative_config.gin", gin.operative_config_str())
