@@ -15,6 +15,14 @@ class TrainingError(RuntimeError):
     """Training cannot go on; the message names phase and step."""
 
 
+def resumes_from(checkpoint):
+    """Where a restart resumes, for messages: the newest checkpoint (anything
+    with `path` and `step`), or None."""
+    return (
+        f"{checkpoint.path} (step {checkpoint.step})" if checkpoint else "the start (no checkpoint)"
+    )
+
+
 def tensorflow_message(error):
     """A TensorFlow error's message in one line, without the graph
     decorations ("{{function_node ...}}", "[Op:...]", node traces) that

@@ -14,7 +14,7 @@ import time
 
 from trainers.bert import flops, settings
 from trainers.bert import model as model_lib
-from trainers.bert.errors import DataError
+from trainers.bert.errors import DataError, resumes_from
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,9 +169,8 @@ class Loop:
             kept = self.engine.latest()
             raise DataError(
                 f"phase {plan.index + 1}, after step {self.engine.step}: {error}. Training "
-                "stopped; a restart resumes from "
-                + (f"{kept.path} (step {kept.step})" if kept else "the start (no checkpoint)")
-                + " once the file is replaced or left out of train_files"
+                f"stopped; a restart resumes from {resumes_from(kept)} once the file is "
+                "replaced or left out of train_files"
             ) from None
         figures = _figures(sums)
         seconds = time.perf_counter() - start

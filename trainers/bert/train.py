@@ -25,8 +25,9 @@ from trainers.bert import flops, identity, settings
 from trainers.bert import model as model_lib
 from trainers.bert import phases as phases_lib
 from trainers.bert.data import builtin, corpus, inputs
+from trainers.bert.data.records import file_sha256
 from trainers.bert.data.remask import Remasker
-from trainers.bert.data.vocab import Vocabulary, file_sha256
+from trainers.bert.data.vocab import Vocabulary
 from trainers.bert.errors import ConfigError
 from trainers.bert.export import export_encoder
 from trainers.bert.loop import Loop, LoopSettings

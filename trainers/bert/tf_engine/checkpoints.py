@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from trainers.bert.errors import TrainingError, tensorflow_message
+from trainers.bert.errors import TrainingError, resumes_from, tensorflow_message
 from trainers.bert.tf_engine import strategies
 
 CHECKPOINTS = "checkpoints"
@@ -115,8 +115,7 @@ class Checkpointer:
             raise TrainingError(
                 f"saving the checkpoint of step {step} in {self._write_directory} failed "
                 f"({tensorflow_message(error)}); its partial files were removed. A "
-                "restart resumes from "
-                + (f"{newest.path} (step {newest.step})" if newest else "the start (no checkpoint)")
+                f"restart resumes from {resumes_from(newest)}"
             ) from None
 
     def remove_partial(self, step=None):
