@@ -22,17 +22,18 @@ setup(
     # The built-in corpus and its vocabulary, kept with the code so the
     # built-in data is the same everywhere (trainers/bert/data/builtin.py).
     package_data={"trainers.bert.data": ["pydoc_topics.json.gz", "builtin_vocab.txt"]},
-    # Keras and keras-hub within the releases the tests ran on: the package
-    # relies on a few private Keras names (lamb_tf/private_api.py).
+    # Keras within the releases the tests ran on: the package relies on a
+    # few private Keras names (lamb_tf/private_api.py). No TensorFlow
+    # distribution here: the extras choose one (below), and a TPU VM gets
+    # `tensorflow-tpu` from tools/install_tpu.sh. A requirement on
+    # `tensorflow` would install a second distribution of the same package
+    # over `tensorflow-tpu`.
     install_requires=[
         "keras>=3.15.1,<3.16",
-        "tensorflow>=2.21,<2.22",
-        "keras-hub>=0.32,<0.33",
         "gin-config>=0.5",
         "absl-py>=2.0",
         "numpy>=1.26",
         "tokenizers>=0.19",
-        "tensorboard>=2.16",
     ],
     entry_points={
         "console_scripts": [
@@ -41,10 +42,16 @@ setup(
         ],
     },
     extras_require={
+        # The trainer's stack on CPUs and GPUs. keras-hub is here because it
+        # requires tensorflow-text, which requires the `tensorflow`
+        # distribution (tools/install_tpu.sh installs both without it).
+        "cpu": ["tensorflow>=2.21,<2.22", "keras-hub>=0.32,<0.33"],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22", "keras-hub>=0.32,<0.33"],
         "jax": ["jax>=0.4.30"],
         "plots": ["matplotlib>=3.8"],
         "test": [
             "pytest>=8",
+            "pytest-xdist>=3.6",
             "jax>=0.4.30",
             "ruff>=0.6",
             "matplotlib>=3.8",

@@ -199,7 +199,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
 
         if self._compiled_apply is None:
             self._compiled_apply = tf_dispatch.compile_apply(
-                self._apply_layerwise, self.jit_compile
+                self._apply_layerwise, self.jit_compile, self._distribution_strategy
             )
         indices, refs = self._references(trainable_variables)
         tf_dispatch.update_on_each_replica(

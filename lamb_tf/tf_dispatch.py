@@ -12,7 +12,15 @@ are arguments, never captured, so one trace serves every replica.
 
 The optimizer passes in everything used here; this module knows nothing of
 its internals.
+
+TensorFlow's TPU build (`tensorflow-tpu`) compiles XLA for TPUs only: on its
+CPU a `jit_compile` function fails ("could not find registered transfer
+manager for platform Host"). There the update runs as a plain graph off TPU;
+on a TPU the whole step is XLA-compiled either way.
 """
+
+import functools
+import importlib.metadata
 
 import keras
 import tensorflow as tf
@@ -20,16 +28,40 @@ from tensorflow.compiler.tf2xla.python import xla as tf2xla
 
 from lamb_tf.access import Access, no_barrier
 
+TPU_BUILDS = ("tensorflow-tpu", "tf-nightly-tpu")
 
-def compile_apply(apply_layerwise, jit_compile):
+
+def compile_apply(apply_layerwise, jit_compile, strategy=None):
     """`apply_layerwise(indices, grads, refs, access, learning_rate, step)`
     as one `tf.function` over resource handles (the optimizer keeps it)."""
+    jit_compile = jit_compile and xla_compiles_under(strategy)
     access = Access(read=_read, write=_write, barrier=_xla_barrier if jit_compile else no_barrier)
 
     def apply(indices, grads, handles, learning_rate, step):
         apply_layerwise(indices, grads, handles, access, learning_rate, step)
 
     return tf.function(apply, jit_compile=jit_compile, autograph=False)
+
+
+def xla_compiles_under(strategy=None):
+    """Whether `tf.function(jit_compile=True)` runs where `strategy` (None:
+    the current one) places its computations."""
+    if not _tpu_build():
+        return True
+    strategy = strategy or tf.distribute.get_strategy()
+    return isinstance(strategy, tf.distribute.TPUStrategy)
+
+
+@functools.cache
+def _tpu_build():
+    return any(_installed(name) for name in TPU_BUILDS)
+
+
+def _installed(distribution):
+    try:
+        return importlib.metadata.version(distribution) is not None
+    except importlib.metadata.PackageNotFoundError:
+        return False
 
 
 def update_on_each_replica(

@@ -2,6 +2,7 @@
 
     python tools/fault_drill.py                   # 4 faults, about 2 minutes on 2 cores
     python tools/fault_drill.py --faults=10 --seed=3 --kinds=kill,int
+    python tools/fault_drill.py --strategy=tpu_rehearsal   # the TPU branches
 
 Runs the tiny CPU config (shortened by bindings to 24 + 12 steps,
 checkpoints every 6) once without interruption, then again with N faults of
@@ -57,6 +58,12 @@ flags.DEFINE_list(
 )
 flags.DEFINE_string("work_dir", None, "Where the two runs go (default: a temporary folder).")
 flags.DEFINE_string("data_dir", None, "Built-in data, made on first use (default: work_dir/data).")
+flags.DEFINE_string(
+    "strategy",
+    "auto",
+    "The trainer's --strategy for both runs; tpu_rehearsal drills the TPU branches (input "
+    "per replica, a resume skips the batches done instead of restoring an input position).",
+)
 flags.DEFINE_float("timeout", 600, "Seconds any one trainer process may take.")
 
 PHASE_STEPS = (24, 12)
@@ -89,6 +96,7 @@ def _command(model_dir, data_dir, extra=()):
         "-m",
         "trainers.bert.main",
         "--gin_file=gin_configs/tiny_cpu.gin",
+        f"--strategy={FLAGS.strategy}",
         *bindings,
         f"--model_dir={model_dir}",
     ]

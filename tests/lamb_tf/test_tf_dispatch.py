@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 import lamb_tf
+from lamb_tf import tf_dispatch
 from tests.lamb_tf import models, numpy_reference, problem
 
 EPOCHS = 5
@@ -66,6 +67,10 @@ def test_eager_train_step(reference_weights, jit_compile):
     models.assert_same_weights(models.weights(model), reference_weights)
 
 
+@pytest.mark.skipif(
+    not tf_dispatch.xla_compiles_under(),
+    reason="TensorFlow's TPU build (tensorflow-tpu) cannot XLA-compile for the CPU",
+)
 def test_inside_a_jit_compiled_train_step(reference_weights):
     model, _ = _fit(model_jit=True)
     models.assert_same_weights(models.weights(model), reference_weights)

@@ -69,7 +69,7 @@ def test_bert_pretraining_notebook_runs_on_cpu(tmp_path):
         "bert_pretraining_tpu.ipynb", tmp_path, STEPS=(4, 2), DUPE_FACTOR=1, WORK_DIR="demo"
     )
     text = _text(notebook)
-    assert "No TPU found" in text and "cpu: 1 replica(s)" in text
+    assert "Runtime: cpu" in text and "cpu: 1 replica(s)" in text
     assert "phase 2 [" in text and "held-out:" in text
     assert "cosine similarity" in text
     assert len(_images(notebook)) == 1
@@ -104,6 +104,43 @@ def test_badge_and_install_name_the_repository(path):
     badge = f"https://colab.research.google.com/github/{owner_name}/blob/main/notebooks/{path.name}"
     assert badge in notebook.cells[0].source
     assert f'REPOSITORY = "{REPOSITORY}"' in notebook.cells[_parameter_cell(notebook)].source
+
+
+def _install_functions():
+    """The install cell's functions, defined as the notebook defines them
+    (nothing is installed: the cell that calls them is not run)."""
+    notebook = nbformat.read(ROOT / "notebooks" / "bert_pretraining_tpu.ipynb", as_version=4)
+    cell = next(c for c in notebook.cells if "def install_commands" in c.source)
+    namespace = {"REPOSITORY": REPOSITORY}
+    exec(cell.source, namespace)
+    return namespace
+
+
+def test_each_runtime_installs_its_own_tensorflow():
+    functions = _install_functions()
+    commands = functions["install_commands"]
+    clone = ["git", "clone", "-q", "--depth=1", REPOSITORY, "lamb-tf"]
+    # TPU: the TPU stack's script, so tensorflow-tpu is the only TensorFlow.
+    assert commands("tpu") == [clone, ["bash", "lamb-tf/tools/install_tpu.sh", "plots"]]
+    # GPU and CPU: pip with the pinned versions and the extra naming TensorFlow's build.
+    for runtime, extras in (("gpu", "gpu,plots"), ("cpu", "cpu,plots")):
+        clone_, pip = commands(runtime)
+        assert clone_ == clone
+        assert pip[1:] == [
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-c",
+            "lamb-tf/constraints.txt",
+            f"./lamb-tf[{extras}]",
+        ]
+    # What the commands name exists in this repository.
+    assert (ROOT / "tools" / "install_tpu.sh").exists() and (ROOT / "constraints.txt").exists()
+    setup = (ROOT / "setup.py").read_text()
+    assert '"gpu": ["tensorflow[and-cuda]' in setup and '"cpu": ["tensorflow>=' in setup
+    assert '"plots":' in setup
+    assert functions["find_runtime"]() == "cpu"  # this machine: no TPU chips, no GPU
 
 
 def test_both_notebooks_exist():

@@ -4,11 +4,16 @@ from tests.scripts import run_tool
 
 
 @pytest.mark.slow
-def test_three_kinds_of_faults_are_survived_with_the_uninterrupted_weights(
+def test_a_tpu_rehearsal_survives_three_kinds_of_faults_with_the_uninterrupted_weights(
     tmp_path, builtin_data_dir
 ):
+    # The TPU branches: no input position in checkpoints, so every restart
+    # skips the batches already done (a batch per replica per step). The
+    # CPU path's resumes are compared in tests/trainers/bert/test_train.py,
+    # test_fault_tolerance.py and test_multi_worker.py.
     output = run_tool(
         "tools/fault_drill.py",
+        "--strategy=tpu_rehearsal",
         "--faults=3",
         "--seed=161",
         f"--work_dir={tmp_path}",

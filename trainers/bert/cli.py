@@ -18,6 +18,7 @@ VERBOSE = "LAMB_TF_VERBOSE"
 CONFIG_STATUS = 2
 RUNTIME_STATUS = 1
 INTERRUPTED_STATUS = 130
+_name = None  # the running command's, set by `run`
 
 
 def verbose():
@@ -59,7 +60,8 @@ def run(main, name=None):
     command's `name`, and an exit status."""
     from absl import app
 
-    name = name or os.path.basename(sys.argv[0])
+    global _name
+    name = _name = name or os.path.basename(sys.argv[0])
     app.run(_one_line_errors(main, name), flags_parser=lambda argv: _parse_flags(argv, name))
 
 
@@ -68,6 +70,14 @@ def fail(name, message, status, traceback=True):
     hint = f" ({VERBOSE}=1 for the traceback)" if traceback and not verbose() else ""
     print(f"{name}: error: {_one_line(message)}{hint}", file=sys.stderr, flush=True)
     sys.exit(status)
+
+
+def abort(message, status):
+    """`fail` from any thread, when the main one is stuck in a native call:
+    prints the error line and ends the process at once."""
+    name = _name or os.path.basename(sys.argv[0])
+    print(f"{name}: error: {_one_line(message)}", file=sys.stderr, flush=True)
+    os._exit(status)
 
 
 def _parse_flags(argv, name):

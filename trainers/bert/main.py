@@ -32,7 +32,8 @@ flags.DEFINE_enum(
     "auto",
     list(strategies.STRATEGIES),
     "tf.distribute strategy; auto: TPU with --tpu, multi-worker with TF_CONFIG, "
-    "mirrored on several GPUs, else one device.",
+    "mirrored on several GPUs, else one device; tpu_rehearsal: the trainer's TPU branches on "
+    "2 logical CPUs (checks a TPU configuration without a TPU).",
 )
 flags.mark_flag_as_required("model_dir")
 

@@ -208,6 +208,11 @@ def train(
         f"{type(engine.optimizer).__name__}, {precision}, {engine.description}, "
         f"model_dir {model_dir}"
     )
+    if engine.xla_off:
+        progress.message(
+            "TensorFlow's TPU build cannot XLA-compile for the CPU: the steps run without "
+            "XLA here (train.jit_compile)"
+        )
     removed = engine.remove_partial_saves()
     if removed:
         progress.message(f"removed the partial files of a failed save: {', '.join(removed)}")

@@ -15,10 +15,10 @@ import contextlib
 import numpy as np
 import tensorflow as tf
 
-from lamb_tf import LayerwiseOptimizer
+from lamb_tf import LayerwiseOptimizer, tf_dispatch
 from trainers.bert import model as model_lib
 from trainers.bert.data import inputs
-from trainers.bert.errors import DataError, tensorflow_message
+from trainers.bert.errors import ConfigError, DataError, tensorflow_message
 from trainers.bert.tf_engine import checkpoints, strategies
 from trainers.bert.tf_engine.loss_scale import DynamicLossScale, NoLossScale
 from trainers.bert.tf_engine.steps import Steps
@@ -58,9 +58,16 @@ class TFEngine:
         input_pipelines=None,
     ):
         self.strategy = strategy
-        self._clip_norm, self._jit_compile = clip_norm, jit_compile
+        # TensorFlow's TPU build cannot XLA-compile for the CPU.
+        self.xla_off = jit_compile and not tf_dispatch.xla_compiles_under(strategy)
+        self._clip_norm, self._jit_compile = clip_norm, jit_compile and not self.xla_off
         self._input_pipelines = input_pipelines
         self._tpu = strategies.is_tpu(strategy)
+        if self._tpu and precision == "mixed_float16":
+            # No float16 arithmetic on TPU cores; bfloat16 needs no loss scale.
+            raise ConfigError(
+                'train.precision="mixed_float16" cannot run on a TPU: use "mixed_bfloat16"'
+            )
         self.platform = strategies.platform(strategy)  # "tpu", "gpu" or "cpu"
         self.description = f"{strategy.num_replicas_in_sync} replica(s) ({type(strategy).__name__})"
         with model_lib.dtype_policy(precision), strategy.scope():
@@ -113,7 +120,9 @@ class TFEngine:
         iterator position, or on TPU, whose input cannot be saved, by
         skipping the batches already done."""
         mid_phase = resume is not None and resume.phase == plan.index
-        skip = resume.step - plan.first_step if mid_phase and self._tpu else 0
+        skip = 0
+        if mid_phase and self._tpu:  # a batch per replica for each step done
+            skip = (resume.step - plan.first_step) * strategies.replicas_per_host(self.strategy)
         self._files = files
         self._iterator = self._input(
             plan, files.train, files.names, seed, True, remasker, skip, self._input_pipelines

@@ -7,8 +7,19 @@ import os
 import tensorflow as tf
 
 from trainers.bert.errors import ConfigError
+from trainers.bert.tf_engine import tpu as tpu_lib
 
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu", "tpu_rehearsal")
+REHEARSAL_REPLICAS = 2
+
+
+class TPURehearsal(tf.distribute.MirroredStrategy):
+    """A MirroredStrategy over this machine's logical CPUs on which the
+    trainer takes every branch it takes on a TPU: per-replica input from
+    `distribute_datasets_from_function`, one input pipeline per host, resume
+    by skipping the batches already done (no input position in checkpoints),
+    the TPU's precision rule. It checks a TPU configuration before a TPU is
+    rented, and runs the TPU code paths in CPU tests."""
 
 
 def make_strategy(strategy="auto", tpu=None):
@@ -17,7 +28,9 @@ def make_strategy(strategy="auto", tpu=None):
     workers, MirroredStrategy on several GPUs, one device on one GPU, and
     the default strategy otherwise (one CPU).
 
-    `tpu`: a TPU name or address, or "local" on a TPU VM (and Colab)."""
+    `tpu`: a TPU name or address, or "local" on a TPU VM (and Colab).
+    "tpu_rehearsal": `TPURehearsal`, the TPU branches on the CPU.
+    A TPU asked for and not reached is an error: never a CPU fallback."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"--strategy={strategy!r}: choose one of {', '.join(STRATEGIES)}")
     if tpu and strategy not in ("auto", "tpu"):
@@ -43,7 +56,9 @@ def make_strategy(strategy="auto", tpu=None):
             strategy = "default"
 
     if strategy == "tpu":
-        return _tpu_strategy(tpu)
+        return tpu_lib.strategy(tpu)
+    if strategy == "tpu_rehearsal":
+        return TPURehearsal(_rehearsal_devices())
     if strategy == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
@@ -67,18 +82,23 @@ def _tf_config_workers():
     return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
 
-def _tpu_strategy(tpu):
-    # The resolver reads the address from the environment with tpu="local"
-    # on TPU VMs; a name or grpc:// address reaches a remote TPU (old Colab).
-    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
-    if tpu != "local":
-        tf.config.experimental_connect_to_cluster(resolver)
-    tf.tpu.experimental.initialize_tpu_system(resolver)
-    return tf.distribute.TPUStrategy(resolver)
+def _rehearsal_devices():
+    """REHEARSAL_REPLICAS logical CPUs, made here unless the runtime has
+    already started with its own."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if tf.config.get_logical_device_configuration(cpu) is None:
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * REHEARSAL_REPLICAS
+            )
+        except RuntimeError:  # already started: its devices stand
+            pass
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
 def is_tpu(strategy):
-    return isinstance(strategy, tf.distribute.TPUStrategy)
+    """Whether the trainer takes its TPU branches: on a TPU, or rehearsing."""
+    return isinstance(strategy, (tf.distribute.TPUStrategy, TPURehearsal))
 
 
 def platform(strategy):
@@ -86,6 +106,15 @@ def platform(strategy):
     if is_tpu(strategy):
         return "tpu"
     return "gpu" if tf.config.list_logical_devices("GPU") else "cpu"
+
+
+def replicas_per_host(strategy):
+    """Replicas one host's input pipeline feeds under
+    `distribute_datasets_from_function`: each step takes one batch from it
+    for each of them."""
+    if isinstance(strategy, tf.distribute.TPUStrategy):
+        return strategy.extended.num_replicas_per_host
+    return local_replicas(strategy)
 
 
 def local_replicas(strategy):

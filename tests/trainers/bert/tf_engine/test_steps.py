@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 import lamb_tf
+from lamb_tf import tf_dispatch
 from tests import float32
 from trainers.bert import model
 from trainers.bert.data import builtin, patterns, pipeline
@@ -52,6 +53,7 @@ def _train(
             step,
             accumulation_steps,
             clip_norm=1.0,
+            jit_compile=tf_dispatch.xla_compiles_under(strategy),  # as the engine decides
             split_batch=not distributed_iterator,
         )
 
