@@ -34,6 +34,7 @@ setup(
         "absl-py>=2.0",
         "numpy>=1.26",
         "tokenizers>=0.19",
+        "tensorboard>=2.16",  # the trainer's summaries (TensorFlow 2.21 no longer requires it)
     ],
     entry_points={
         "console_scripts": [

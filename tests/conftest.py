@@ -18,6 +18,13 @@ tf.config.set_logical_device_configuration(_cpus[0], [tf.config.LogicalDeviceCon
 import pytest  # noqa: E402
 
 
+def pytest_collection_modifyitems(items):
+    """Slow tests first: under pytest-xdist the longest ones start at once
+    and the short ones fill the other worker, rather than a long test
+    starting last while the other worker waits."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session")
 def two_cpus():
     """One MirroredStrategy over the two logical CPUs, shared by every test:

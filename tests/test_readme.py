@@ -83,6 +83,7 @@ def test_sections_come_in_the_order_a_new_user_needs():
         "Set up",
         "Using LAMB in your model",
         "Running the trainer",
+        "TPU VMs and pods",
         "Creating pretraining data",
         "Results",
         "Migrating",

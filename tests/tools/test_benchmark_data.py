@@ -1,8 +1,11 @@
 import json
 
+import pytest
+
 from tests.scripts import run_tool
 
 
+@pytest.mark.slow
 def test_benchmark_data_reports_every_rate(tmp_path):
     out = tmp_path / "data.json"
     stdout = run_tool(

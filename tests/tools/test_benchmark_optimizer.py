@@ -4,6 +4,8 @@ import pytest
 
 from tests.scripts import run_tool
 
+pytestmark = pytest.mark.slow  # one optimizer process per row for --memory
+
 
 @pytest.fixture(scope="module")
 def tiny_benchmark(tmp_path_factory):

@@ -7,6 +7,7 @@ import pytest
 from tests.scripts import ROOT, run_process
 
 
+@pytest.mark.slow
 def test_tiny_cpu_config_runs_both_phases(tmp_path):
     # The README's main job, shortened by bindings on the command line.
     stdout = run_process(
