@@ -3,6 +3,7 @@
     python tools/fault_drill.py                   # 4 faults, about 2 minutes on 2 cores
     python tools/fault_drill.py --faults=10 --seed=3 --kinds=kill,int
     python tools/fault_drill.py --strategy=tpu_rehearsal   # the TPU branches
+    python tools/fault_drill.py --engine=jax               # the JAX engine
 
 Runs the tiny CPU config (shortened by bindings to 24 + 12 steps,
 checkpoints every 6) once without interruption, then again with N faults of
@@ -46,9 +47,9 @@ from trainers.bert import cli
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import tensorflow as tf  # noqa: E402
-from absl import flags  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
-from trainers.bert.tf_engine import checkpoints  # noqa: E402
+from trainers.bert.tf_engine import checkpoints as tf_checkpoints  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("faults", 4, "Faults to inject.")
@@ -63,6 +64,9 @@ flags.DEFINE_string(
     "auto",
     "The trainer's --strategy for both runs; tpu_rehearsal drills the TPU branches (input "
     "per replica, a resume skips the batches done instead of restoring an input position).",
+)
+flags.DEFINE_enum(
+    "engine", "tf", ["tf", "jax"], "The trainer's engine (jax: with KERAS_BACKEND=jax)."
 )
 flags.DEFINE_float("timeout", 600, "Seconds any one trainer process may take.")
 
@@ -96,7 +100,8 @@ def _command(model_dir, data_dir, extra=()):
         "-m",
         "trainers.bert.main",
         "--gin_file=gin_configs/tiny_cpu.gin",
-        f"--strategy={FLAGS.strategy}",
+        f"--engine={FLAGS.engine}",
+        *([f"--strategy={FLAGS.strategy}"] if FLAGS.engine == "tf" else []),
         *bindings,
         f"--model_dir={model_dir}",
     ]
@@ -119,9 +124,15 @@ def _last_step(model_dir, offset):
     return max(steps, default=0)
 
 
-def _checkpoint_step(model_dir):
+def _latest_checkpoint(model_dir):
+    """(path, step) of the newest complete checkpoint; (None, 0) if none."""
+    if FLAGS.engine == "jax":
+        from trainers.bert.jax_engine.checkpoints import Checkpointer
+
+        latest = Checkpointer(model_dir).latest()
+        return (latest.path, latest.step) if latest else (None, 0)
     path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    return int(path.rsplit("-", 1)[1]) if path else 0
+    return (path, int(path.rsplit("-", 1)[1])) if path else (None, 0)
 
 
 def _run(model_dir, data_dir, kill_after=None, signal_name=None, extra=()):
@@ -132,7 +143,11 @@ def _run(model_dir, data_dir, kill_after=None, signal_name=None, extra=()):
     offset = os.path.getsize(log) if os.path.exists(log) else 0
     with tempfile.TemporaryFile("w+") as output:
         process = subprocess.Popen(
-            _command(model_dir, data_dir, extra), cwd=root, stdout=output, stderr=subprocess.STDOUT
+            _command(model_dir, data_dir, extra),
+            cwd=root,
+            env=dict(os.environ, KERAS_BACKEND="jax" if FLAGS.engine == "jax" else "tensorflow"),
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + FLAGS.timeout
         signalled_at = None
@@ -204,12 +219,17 @@ def _refused_restart(kind, drilled, data_dir, rng):
 
 
 def _final_state(model_dir):
-    path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
-    return checkpoints.saved_state(path)
+    path, _ = _latest_checkpoint(model_dir)
+    if FLAGS.engine == "jax":
+        from trainers.bert.jax_engine.checkpoints import saved_state
+
+        return saved_state(path)
+    return tf_checkpoints.saved_state(path)
 
 
 def main(argv):
     del argv
+    logging.set_verbosity(logging.WARNING)  # orbax reports every read at INFO
     rng = random.Random(FLAGS.seed)
     work = FLAGS.work_dir or tempfile.mkdtemp(prefix="fault_drill_")
     data_dir = FLAGS.data_dir or os.path.join(work, "data")
@@ -254,7 +274,7 @@ def main(argv):
             if status != 0:
                 raise RuntimeError(f"the final resumed run failed:\n{output[-3000:]}")
             break
-        newest = _checkpoint_step(drilled)
+        _, newest = _latest_checkpoint(drilled)
         pending = 1
         clean_exits &= status == EXIT_STATUS[kind]
         print(

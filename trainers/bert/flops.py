@@ -3,10 +3,6 @@ for model FLOPs utilisation (MFU)."""
 
 import time
 
-import tensorflow as tf
-
-from lamb_tf import tf_dispatch
-
 
 def training_flops_per_sequence(config, seq_length, max_predictions):
     """Multiply-adds x 2 of the forward pass, x 3 for forward and backward
@@ -19,7 +15,12 @@ def training_flops_per_sequence(config, seq_length, max_predictions):
 
 def measure_peak_flops(dtype="float32", size=None, seconds=1.0):
     """FLOP/s of an XLA-compiled square matmul on the default device
-    (CPU or GPU), best of repeated runs for about `seconds`."""
+    (CPU or GPU) under TensorFlow, best of repeated runs for about
+    `seconds`."""
+    import tensorflow as tf
+
+    from lamb_tf import tf_dispatch
+
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     size = size or (8192 if on_gpu else 1024)
     a = tf.random.normal([size, size], dtype=tf.float32)

@@ -1,15 +1,16 @@
 """A run's identity: the configuration that shapes its saved state, kept in
 `model_dir/run.json` beside the checkpoints.
 
-A restart on the same `model_dir` must describe the same run: the same model
-shape and vocabulary, precision, optimizer class and state, and, for every
-phase started so far, the same sequence length, global batch and masked-LM
-predictions (the saved input position and the step count depend on them),
-and the same steps for the phases already finished (they place the phase
-boundaries). Anything else may change on a restart: evaluation and
-checkpoint cadence, `steps_per_loop`, learning rates and warmups, dropout,
-recovery settings, the steps of the running phase (not below what is done)
-and everything about later phases, including phases added at the end.
+A restart on the same `model_dir` must describe the same run: the same
+engine (their checkpoints differ), model shape and vocabulary, precision,
+optimizer class and state, and, for every phase started so far, the same
+sequence length, global batch and masked-LM predictions (the saved input
+position and the step count depend on them), and the same steps for the
+phases already finished (they place the phase boundaries). Anything else may
+change on a restart: evaluation and checkpoint cadence, `steps_per_loop`,
+learning rates and warmups, dropout, recovery settings, the steps of the
+running phase (not below what is done) and everything about later phases,
+including phases added at the end.
 """
 
 import dataclasses
@@ -24,10 +25,11 @@ RUN = "run.json"
 PHASE_SHAPE = ("seq_length", "global_batch_size", "max_predictions")
 
 
-def describe(config, vocab_sha256, plans, precision, optimizer):
+def describe(config, vocab_sha256, plans, precision, optimizer, engine="tf"):
     """The identity of a run as a JSON-able dict."""
     optimizer_class = type(optimizer)
     return {
+        "engine": engine,
         "model": {k: v for k, v in dataclasses.asdict(config).items() if k != "dropout"},
         "vocabulary_sha256": vocab_sha256,
         "precision": precision,
@@ -70,6 +72,8 @@ def differences(saved, current, checkpoint):
             _compare(found, f"{part}.{key}", saved[part].get(key), current[part].get(key))
     for key in ("vocabulary_sha256", "precision"):
         _compare(found, key, saved[key], current[key])
+    # Runs saved before engines had a name are the TensorFlow engine's.
+    _compare(found, "engine", saved.get("engine", "tf"), current.get("engine", "tf"))
     if checkpoint is None:
         return found
     done = checkpoint.phase  # phases before this one are finished

@@ -169,6 +169,8 @@ def build_pretraining_model(config, max_predictions=None):
     )
 
 
+# The model's inputs among a batch's features.
+INPUTS = ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")
 SUMS = ("mlm_loss_sum", "mlm_correct", "mlm_weight", "nsp_loss_sum", "nsp_correct", "sequences")
 
 
@@ -182,13 +184,13 @@ def pretraining_sums(outputs, batch):
     weights = ops.cast(batch["masked_lm_weights"], "float32")
     mlm_ids = batch["masked_lm_ids"]
     per_token = keras.losses.sparse_categorical_crossentropy(mlm_ids, mlm_logits, from_logits=True)
-    mlm_hit = ops.cast(ops.equal(ops.argmax(mlm_logits, -1), ops.cast(mlm_ids, "int64")), "float32")
+    mlm_hit = ops.cast(ops.equal(ops.argmax(mlm_logits, -1), ops.cast(mlm_ids, "int32")), "float32")
     nsp_labels = batch["next_sentence_labels"]
     nsp_loss = keras.losses.sparse_categorical_crossentropy(
         nsp_labels, nsp_logits, from_logits=True
     )
     nsp_hit = ops.cast(
-        ops.equal(ops.argmax(nsp_logits, -1), ops.cast(nsp_labels, "int64")), "float32"
+        ops.equal(ops.argmax(nsp_logits, -1), ops.cast(nsp_labels, "int32")), "float32"
     )
     return (
         ops.sum(per_token * weights),

@@ -1,7 +1,7 @@
 """`train(...)`: the BERT pretraining job, read top to bottom.
 
 1. Check every setting and every phase's data before any compute.
-2. Build the run's state on the engine (tf.distribute today).
+2. Build the run's state on the engine (`engines`: tf.distribute or JAX).
 3. Check that `model_dir` holds no other run (`identity`); only then write
    the run's files, and resume from the newest checkpoint, if any.
 4. Run the phases one after the other (`loop.Loop`): the learning rate warms
@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 import lamb_tf
-from trainers.bert import flops, identity, settings
+from trainers.bert import engines, identity, settings
 from trainers.bert import model as model_lib
 from trainers.bert import phases as phases_lib
 from trainers.bert.data import builtin, corpus, inputs
@@ -34,7 +34,6 @@ from trainers.bert.loop import Loop, LoopSettings
 from trainers.bert.preemption import PreemptionWatcher
 from trainers.bert.progress import Progress
 from trainers.bert.recovery import Recovery
-from trainers.bert.tf_engine import engine as tf_engine
 
 # Optimizers a gin file may name: `train.optimizer = @lamb_tf.LAMB`, with
 # their constructor arguments as keys (`lamb_tf.LAMB.weight_decay = 0.01`).
@@ -53,11 +52,12 @@ DEFAULT_OPTIMIZER = functools.partial(
 )
 
 
-@gin.configurable(denylist=["model_dir", "strategy", "flags_text"])
+@gin.configurable(denylist=["model_dir", "strategy", "engine", "flags_text"])
 def train(
     model_dir,
     phases=gin.REQUIRED,
     strategy=None,
+    engine=None,
     flags_text=None,
     model="tiny",
     model_overrides=None,
@@ -90,6 +90,8 @@ def train(
             `model_dir` resumes from its newest checkpoint.
         phases: a list of `trainers.bert.phases.Phase`.
         strategy: a `tf.distribute.Strategy` (default: the default one).
+        engine: "tf" (tf.distribute) or "jax" (every JAX device); None:
+            the engine of Keras' backend (`engines`).
         flags_text: the command line's flags, kept as `flags.txt`.
         model: a preset name from `model.PRESETS` or a `bert_config.json`.
         model_overrides: dict of `BertConfig` fields to change (e.g.
@@ -140,7 +142,8 @@ def train(
         tensorboard: write TensorBoard summaries.
     """
     # 1. Everything that can be wrong is checked before any compute.
-    strategy = strategy or tf.distribute.get_strategy()
+    engine_name = engine or engines.of_backend()
+    engines.check(engine_name, strategy)
     if precision not in PRECISIONS:
         raise ConfigError(f"train.precision={precision!r}: choose one of {PRECISIONS}")
     clip_norm = settings.number("train.clip_norm", clip_norm, above=0.0, optional=True)
@@ -164,9 +167,9 @@ def train(
     _check_writable(model_dir)
     data_dir, vocab_file = _data_source(phases, model_dir, data_dir, vocab_file)
     config = model_lib.bert_config(model, model_overrides, vocab_file)
-    plans = phases_lib.plan(phases, strategy.num_replicas_in_sync, config.max_sequence_length)
+    where, replicas = engines.placement(engine_name, strategy)
+    plans = phases_lib.plan(phases, replicas, config.max_sequence_length)
     files = [inputs.phase_files(plan.phase, data_dir, vocab_file) for plan in plans]
-    input_pipelines = tf_engine.input_pipelines(strategy, input_pipelines, plans)
     if dynamic_masking and not vocab_file:
         raise ConfigError("train.dynamic_masking needs train.vocab_file")
     vocabulary = Vocabulary(vocab_file) if dynamic_masking else None
@@ -174,24 +177,26 @@ def train(
     # 2. The run's state.
     keras.utils.set_random_seed(seed)
     schedule = phases_lib.schedule(plans)
-    engine = tf_engine.TFEngine(
-        strategy,
-        config,
-        optimizer,
-        schedule,
-        precision,
-        model_dir,
+    engine = engines.make(
+        engine_name,
+        where,
+        plans,
+        input_pipelines,
+        config=config,
+        optimizer=optimizer,
+        schedule=schedule,
+        precision=precision,
+        model_dir=model_dir,
         keep_checkpoints=keep_checkpoints,
         clip_norm=clip_norm,
         jit_compile=jit_compile,
-        input_pipelines=input_pipelines,
     )
     _check_disk(model_dir, engine.checkpoint_bytes())
 
     # 3. The run in model_dir: the same one, or stop before writing anything.
     latest = engine.latest()
     vocab_sha256 = file_sha256(vocab_file) if vocab_file else None
-    run = identity.describe(config, vocab_sha256, plans, precision, engine.optimizer)
+    run = identity.describe(config, vocab_sha256, plans, precision, engine.optimizer, engine_name)
     saved = identity.read(model_dir)
     if latest is not None and saved is None:
         _check_restorable(engine, latest, model_dir)  # a run saved before run.json
@@ -217,7 +222,7 @@ def train(
     if removed:
         progress.message(f"removed the partial files of a failed save: {', '.join(removed)}")
     if peak_flops is None and engine.platform != "tpu":
-        peak_flops = flops.measure_peak_flops("float32" if precision == "float32" else "bfloat16")
+        peak_flops = engine.measure_peak_flops("float32" if precision == "float32" else "bfloat16")
         progress.message(f"measured matmul peak: {peak_flops / 1e9:.0f} GFLOP/s")
 
     if latest and latest.step >= plans[-1].last_step:

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from trainers.bert import identity, train
+from trainers.bert.checkpoint import Checkpoint
 from trainers.bert.errors import ConfigError
 from trainers.bert.phases import Phase
-from trainers.bert.tf_engine.checkpoints import Checkpoint
 
 PHASES = [
     Phase(seq_length=32, max_predictions=5, global_batch_size=8, steps=4, peak_learning_rate=1e-2),

@@ -18,6 +18,7 @@ import tensorflow as tf
 from tests import float32
 from tests.scripts import ROOT
 from trainers.bert import train
+from trainers.bert.data import positions
 from trainers.bert.tf_engine import checkpoints
 
 STEPS = 40
@@ -172,6 +173,6 @@ def test_two_workers_train_as_two_devices_and_resume_after_a_kill(
     assert resumed in _output(model_dir, 0)
     _assert_same(_final_state(model_dir), two_device_run)
     # Only the chief wrote checkpoints and logs; each worker its input position.
-    inputs = tmp_path / checkpoints.CHECKPOINTS / checkpoints.INPUT
+    inputs = tmp_path / checkpoints.CHECKPOINTS / positions.INPUT
     assert sorted(os.listdir(inputs)) == ["worker_0", "worker_1"]
     assert not (tmp_path / "worker_1_scratch").exists()

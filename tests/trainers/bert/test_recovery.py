@@ -2,9 +2,9 @@
 
 import pytest
 
+from trainers.bert.checkpoint import Checkpoint
 from trainers.bert.errors import ConfigError, TrainingError
 from trainers.bert.recovery import LossSpikes, Recovery
-from trainers.bert.tf_engine.checkpoints import Checkpoint
 
 
 def test_a_jump_over_the_recent_mean_is_a_spike_and_does_not_enter_the_window():

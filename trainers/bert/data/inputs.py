@@ -11,6 +11,7 @@ number of pipelines, not on how replicas are spread over workers.
 `index`, per-replica and micro batch sizes); nothing here imports it.
 """
 
+import contextlib
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -77,6 +78,17 @@ def first_unreadable_record(files):
         except tf.errors.OpError as error:
             return f"{path}: {tensorflow_message(error)}"
     return None
+
+
+@contextlib.contextmanager
+def read_errors_named(files):
+    """A record that cannot be read (data without a manifest to check it
+    against before training) stops with `DataError` naming its file."""
+    try:
+        yield
+    except tf.errors.DataLossError as error:
+        found = first_unreadable_record(files) or tensorflow_message(error)
+        raise DataError(f"unreadable input record, {found}") from None
 
 
 def dataset(plan, files, names, batch_size, context=None, seed=0, shuffle=True, **kwargs):

@@ -11,23 +11,15 @@ killed at any moment resumes from the newest complete checkpoint.
 """
 
 import os
-from typing import NamedTuple
 
 import tensorflow as tf
 
+from trainers.bert.checkpoint import Checkpoint
+from trainers.bert.data.positions import InputPositions, remove, step_of
 from trainers.bert.errors import TrainingError, resumes_from, tensorflow_message
 from trainers.bert.tf_engine import strategies
 
 CHECKPOINTS = "checkpoints"
-INPUT = "input"
-
-
-class Checkpoint(NamedTuple):
-    """A saved checkpoint: its path, global step and phase index."""
-
-    path: str
-    step: int
-    phase: int
 
 
 class Checkpointer:
@@ -44,7 +36,7 @@ class Checkpointer:
         self.is_chief = self.strategy.extended.should_checkpoint
         resolver = getattr(self.strategy, "cluster_resolver", None)
         worker = resolver.task_id if resolver is not None and resolver.task_id else 0
-        self._input_directory = os.path.join(self.directory, INPUT, f"worker_{worker}")
+        self.positions = InputPositions(self.directory, worker)
         self._write_directory = self.directory
         if not self.is_chief:
             self._write_directory = os.path.join(model_dir, f"worker_{worker}_scratch")
@@ -60,7 +52,6 @@ class Checkpointer:
             max_to_keep=max_to_keep,
             step_counter=step,
         )
-        self._iterator = None
 
     def latest(self):
         """The newest `Checkpoint`, or None."""
@@ -73,22 +64,12 @@ class Checkpointer:
             path, int(reader.get_tensor("step" + value)), int(reader.get_tensor("phase" + value))
         )
 
-    def track_iterator(self, iterator):
-        """The input iterator of the phase now running (None: not saved)."""
-        self._iterator = None if iterator is None else tf.train.Checkpoint(iterator=iterator)
-
     def restore(self, path, with_iterator):
         """Restores everything; the input position only if `with_iterator`
         (it was saved for the phase now starting)."""
         self._manager.checkpoint.restore(path).assert_existing_objects_matched()
         if with_iterator:
-            position = self._input_path(_step_of(path))
-            if not tf.io.gfile.exists(position + ".index"):
-                raise FileNotFoundError(
-                    f"{path} has no input position for this worker ({position}); was the "
-                    "job restarted with other workers?"
-                )
-            self._iterator.read(position).assert_existing_objects_matched()
+            self.positions.read(step_of(path), path)
 
     def state_is_finite(self):
         """Every float of the model and optimizer is finite (checked before
@@ -123,43 +104,28 @@ class Checkpointer:
         is not a complete checkpoint); returns the paths removed."""
         # The complete checkpoints are the chief's, also for the other workers.
         state = tf.train.get_checkpoint_state(self.directory)
-        complete = {_step_of(p) for p in (state.all_model_checkpoint_paths if state else [])}
+        complete = {step_of(p) for p in (state.all_model_checkpoint_paths if state else [])}
         number = "*" if step is None else str(step)
-        found = []
-        for prefix in (
-            os.path.join(self._write_directory, f"ckpt-{number}"),
-            self._input_path(number),
-        ):
-            found += tf.io.gfile.glob(prefix + "_temp*")  # a save's working folder
-            found += [
-                p
-                for p in tf.io.gfile.glob(prefix + ".*")
-                if _step_of(os.path.basename(p).split(".")[0]) not in complete
-            ]
-        for path in found:
-            if tf.io.gfile.isdir(path):
-                tf.io.gfile.rmtree(path)
-            else:
-                tf.io.gfile.remove(path)
+        prefix = os.path.join(self._write_directory, f"ckpt-{number}")
+        found = tf.io.gfile.glob(prefix + "_temp*")  # a save's working folder
+        found += [
+            p
+            for p in tf.io.gfile.glob(prefix + ".*")
+            if step_of(os.path.basename(p).split(".")[0]) not in complete
+        ]
+        found += self.positions.partial(number, complete)
+        remove(found)
         return found
 
     def _save(self, step):
-        if self._iterator is not None:
-            self._iterator.write(self._input_path(step))
+        self.positions.write(step)
         _barrier(self.strategy)  # every input position is on disk
         path = self._manager.save(checkpoint_number=step)
-        kept = {_step_of(p) for p in self._manager.checkpoints}
-        for index in tf.io.gfile.glob(self._input_path("*") + ".index"):
-            if _step_of(index[: -len(".index")]) not in kept:
-                for stale in tf.io.gfile.glob(index[: -len(".index")] + ".*"):
-                    tf.io.gfile.remove(stale)
+        self.positions.remove_other_than({step_of(p) for p in self._manager.checkpoints})
         if not self.is_chief:
             tf.io.gfile.rmtree(self._write_directory)
             return None
         return path
-
-    def _input_path(self, step):
-        return os.path.join(self._input_directory, f"position-{step}")
 
 
 def saved_state(path):
@@ -169,10 +135,6 @@ def saved_state(path):
     bookkeeping = ("_CHECKPOINTABLE_OBJECT_GRAPH", "save_counter/.ATTRIBUTES/VARIABLE_VALUE")
     names = set(reader.get_variable_to_shape_map()) - set(bookkeeping)
     return {name: reader.get_tensor(name) for name in names}
-
-
-def _step_of(path):
-    return int(path.rsplit("-", 1)[1])
 
 
 def _barrier(strategy):

@@ -10,15 +10,15 @@ The loop (`trainers.bert.loop`) sees only this interface:
 `remove_partial_saves`.
 """
 
-import contextlib
-
 import numpy as np
 import tensorflow as tf
 
 from lamb_tf import LayerwiseOptimizer, tf_dispatch
+from trainers.bert import flops
 from trainers.bert import model as model_lib
+from trainers.bert.checkpoint import state_bytes
 from trainers.bert.data import inputs
-from trainers.bert.errors import ConfigError, DataError, tensorflow_message
+from trainers.bert.errors import ConfigError
 from trainers.bert.tf_engine import checkpoints, strategies
 from trainers.bert.tf_engine.loss_scale import DynamicLossScale, NoLossScale
 from trainers.bert.tf_engine.steps import Steps
@@ -104,12 +104,10 @@ class TFEngine:
         return int(self._global_step.numpy())
 
     def checkpoint_bytes(self):
-        """The size of one checkpoint (bfloat16 copies are not saved)."""
-        return sum(
-            int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
-            for v in self.model.weights + self.optimizer.variables
-            if v.dtype != "bfloat16"
-        )
+        return state_bytes(self.model.weights + self.optimizer.variables)
+
+    def measure_peak_flops(self, dtype):
+        return flops.measure_peak_flops(dtype)
 
     # -------------------------------------------------------------- phases
 
@@ -127,7 +125,7 @@ class TFEngine:
         self._iterator = self._input(
             plan, files.train, files.names, seed, True, remasker, skip, self._input_pipelines
         )
-        self._checkpointer.track_iterator(None if self._tpu else self._iterator)
+        self._checkpointer.positions.track(None if self._tpu else self._iterator)
         if resume is not None:
             self._checkpointer.restore(resume.path, with_iterator=mid_phase and not self._tpu)
         self._phase_index.assign(plan.index)
@@ -151,7 +149,7 @@ class TFEngine:
         """`n` steps in one host call: (metric sums over the applied steps,
         last gradient norm, skipped non-finite steps, how many of the last
         steps were non-finite in a row)."""
-        with _read_errors_named(self._files.train):
+        with inputs.read_errors_named(self._files.train):
             sums, norm, skipped, trailing = self._steps.train(
                 self._iterator, tf.constant(n, tf.int64)
             )
@@ -160,7 +158,7 @@ class TFEngine:
     def evaluate(self, plan, files, n):
         """Metric sums over `n` held-out batches, read from their start."""
         iterator = self._input(plan, files.eval, files.names, 0, False, micro=True)
-        with _read_errors_named(files.eval):
+        with inputs.read_errors_named(files.eval):
             return self._steps.evaluate(iterator, tf.constant(n, tf.int64)).numpy()
 
     def trust_ratios(self):
@@ -224,17 +222,6 @@ class TFEngine:
             **options,
         )
         return iter(dataset)
-
-
-@contextlib.contextmanager
-def _read_errors_named(files):
-    """A record that cannot be read (data without a manifest to check it
-    against before training) stops with `DataError` naming its file."""
-    try:
-        yield
-    except tf.errors.DataLossError as error:
-        found = inputs.first_unreadable_record(files) or tensorflow_message(error)
-        raise DataError(f"unreadable input record, {found}") from None
 
 
 def _counter(name):

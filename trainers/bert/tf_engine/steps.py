@@ -28,7 +28,6 @@ from trainers.bert import model as model_lib
 from trainers.bert.tf_engine import strategies
 from trainers.bert.tf_engine.loss_scale import NoLossScale
 
-INPUTS = ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")
 SUM = tf.distribute.ReduceOp.SUM
 
 
@@ -129,7 +128,7 @@ class Steps:
 
         def one(micro):
             with tf.GradientTape() as tape:
-                outputs = self.model({n: micro[n] for n in INPUTS}, training=True)
+                outputs = self.model({n: micro[n] for n in model_lib.INPUTS}, training=True)
                 sums = tf.stack(model_lib.pretraining_sums(outputs, micro))
                 loss = sums[0] / totals[0] + sums[3] / totals[1]
                 scaled = loss * scale
@@ -188,7 +187,7 @@ class Steps:
         return tf.distribute.get_replica_context().all_reduce(SUM, sums)
 
     def _forward_sums(self, batch):
-        outputs = self.model({n: batch[n] for n in INPUTS}, training=False)
+        outputs = self.model({n: batch[n] for n in model_lib.INPUTS}, training=False)
         return tf.stack(model_lib.pretraining_sums(outputs, batch))
 
     def _next(self, iterator):

@@ -1,0 +1,120 @@
+"""The devices of a JAX run: the multi-host start, the mesh the batch is
+split over, and the machine's matmul peak.
+
+Data parallel: one mesh axis, "batch", over every device of every process;
+the state is replicated on all of them, each batch split along its first
+axis. Keras' `DataParallel` places variables and input the same way, but
+has no hook for a step that accumulates micro-batches with one reduction
+per update; the engine uses `jax.sharding` (a `Mesh`, `NamedSharding`s,
+`shard_map`) directly.
+"""
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from trainers.bert.errors import ConfigError
+
+BATCH = "batch"
+AUTO = "auto"
+
+
+def start(coordinator_address=None, num_processes=None, process_id=None):
+    """Joins this process to a multi-process run (`jax.distributed`), before
+    anything else touches JAX's devices. `coordinator_address`:
+    "host:port" of process 0, or "auto" where JAX finds the cluster itself
+    (Cloud TPU pods, SLURM); None: one process."""
+    if coordinator_address is None:
+        if num_processes not in (None, 1) or process_id not in (None, 0):
+            raise ConfigError(
+                f"--num_processes={num_processes} --process_id={process_id} need "
+                "--coordinator_address (host:port of process 0, or 'auto' on a TPU pod)"
+            )
+        return
+    if coordinator_address == AUTO:
+        if num_processes is not None or process_id is not None:
+            raise ConfigError(
+                "--coordinator_address=auto finds --num_processes and --process_id itself: "
+                "leave them unset"
+            )
+        kwargs = {}
+    else:
+        if num_processes is None or process_id is None:
+            raise ConfigError(
+                f"--coordinator_address={coordinator_address} needs --num_processes and "
+                "--process_id"
+            )
+        if not 0 <= process_id < num_processes:
+            raise ConfigError(
+                f"--process_id={process_id} must be in [0, --num_processes={num_processes})"
+            )
+        kwargs = dict(
+            coordinator_address=coordinator_address,
+            num_processes=num_processes,
+            process_id=process_id,
+        )
+    try:
+        jax.distributed.initialize(**kwargs)
+    except (RuntimeError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ConfigError(
+            f"--coordinator_address={coordinator_address}: the processes did not start "
+            f"together ({first_line or type(error).__name__})"
+        ) from None
+
+
+class Devices:
+    """Every device of the run on one "batch" axis."""
+
+    def __init__(self):
+        self.mesh = Mesh(np.asarray(jax.devices()), (BATCH,))
+        self.replicated = NamedSharding(self.mesh, P())
+        self.split = NamedSharding(self.mesh, P(BATCH))
+        self.count = jax.device_count()
+        self.local_count = jax.local_device_count()
+        self.process_index = jax.process_index()
+        self.process_count = jax.process_count()
+        self.platform = jax.devices()[0].platform  # "cpu", "gpu" or "tpu"
+
+    def describe(self):
+        return (
+            f"{self.count} {self.platform.upper()} device(s) in {self.process_count} "
+            "process(es) (JAX)"
+        )
+
+    def replicate(self, tree):
+        """Host values (the same on every process) onto every device."""
+
+        def put(value):
+            value = np.asarray(value)
+            return jax.make_array_from_callback(value.shape, self.replicated, lambda i: value[i])
+
+        return jax.tree.map(put, tree)
+
+    def batch(self, local):
+        """This process's part of a global batch, split over the devices."""
+        return {
+            name: jax.make_array_from_process_local_data(self.split, np.asarray(value))
+            for name, value in local.items()
+        }
+
+
+def measure_peak_flops(dtype="float32", size=None, seconds=1.0):
+    """FLOP/s of a compiled square matmul on the first device, best of
+    repeated runs for about `seconds`."""
+    on_accelerator = jax.devices()[0].platform != "cpu"
+    size = size or (8192 if on_accelerator else 1024)
+    a = jax.random.normal(jax.random.key(0), (size, size), jnp.float32).astype(dtype)
+    matmul = jax.jit(jnp.matmul)
+    matmul(a, a).block_until_ready()
+    best = float("inf")
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        begin = time.perf_counter()
+        matmul(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - begin)
+    return 2 * size**3 / best
