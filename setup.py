@@ -48,12 +48,16 @@ setup(
         # distribution (tools/install_tpu.sh installs both without it).
         "cpu": ["tensorflow>=2.21,<2.22", "keras-hub>=0.32,<0.33"],
         "gpu": ["tensorflow[and-cuda]>=2.21,<2.22", "keras-hub>=0.32,<0.33"],
-        "jax": ["jax>=0.4.30"],
+        # The trainer's JAX engine (--engine=jax, KERAS_BACKEND=jax): its
+        # checkpoints are orbax's. On GPUs add jax[cuda13], on TPUs jax[tpu].
+        "jax": ["jax>=0.10", "orbax-checkpoint>=0.12"],
         "plots": ["matplotlib>=3.8"],
         "test": [
             "pytest>=8",
             "pytest-xdist>=3.6",
-            "jax>=0.4.30",
+            "jax>=0.10",
+            "orbax-checkpoint>=0.12",
+            "optax>=0.2",  # a peer in tools/benchmark_optimizer.py
             "ruff>=0.6",
             "matplotlib>=3.8",
             "nbclient>=0.10",

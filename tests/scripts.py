@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ def run_process(*args, timeout=600, expect_status=0, env=None, with_stderr=False
     proc = subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
-        env=dict(os.environ, KERAS_BACKEND="tensorflow", **(env or {})),
+        env={**os.environ, "KERAS_BACKEND": "tensorflow", **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -31,3 +32,14 @@ def run_process(*args, timeout=600, expect_status=0, env=None, with_stderr=False
     if with_stderr:
         return proc.stdout, proc.stderr
     return proc.stderr if expect_status else proc.stdout
+
+
+def free_ports(n):
+    """`n` TCP ports on 127.0.0.1 that were free a moment ago."""
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

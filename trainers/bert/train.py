@@ -165,13 +165,16 @@ def train(
     recovery = Recovery(max_non_finite_steps, loss_spike_factor)
     phases_lib.check(phases)
     _check_writable(model_dir)
-    data_dir, vocab_file = _data_source(phases, model_dir, data_dir, vocab_file)
-    config = model_lib.bert_config(model, model_overrides, vocab_file)
+    # The model's shape and the phases' batches on these devices, before
+    # built-in data is made; then the vocabulary's size.
+    config = model_lib.bert_config(model, model_overrides)
     where, replicas = engines.placement(engine_name, strategy)
     plans = phases_lib.plan(phases, replicas, config.max_sequence_length)
-    files = [inputs.phase_files(plan.phase, data_dir, vocab_file) for plan in plans]
+    data_dir, vocab_file = _data_source(phases, model_dir, data_dir, vocab_file)
     if dynamic_masking and not vocab_file:
         raise ConfigError("train.dynamic_masking needs train.vocab_file")
+    config = model_lib.bert_config(model, model_overrides, vocab_file)
+    files = [inputs.phase_files(plan.phase, data_dir, vocab_file) for plan in plans]
     vocabulary = Vocabulary(vocab_file) if dynamic_masking else None
 
     # 2. The run's state.

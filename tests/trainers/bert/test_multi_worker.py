@@ -5,7 +5,6 @@ with a killed worker resumes from its last checkpoint when both restart."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tests import float32
-from tests.scripts import ROOT
+from tests.scripts import ROOT, free_ports
 from trainers.bert import train
 from trainers.bert.data import positions
 from trainers.bert.tf_engine import checkpoints
@@ -47,18 +46,8 @@ TIMEOUT = 300
 pytestmark = pytest.mark.slow
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _start_workers(model_dir, data_dir, config_file):
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     workers = []
     for index in range(2):
         env = dict(os.environ, KERAS_BACKEND="tensorflow")

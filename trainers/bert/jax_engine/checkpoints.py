@@ -104,6 +104,11 @@ class Checkpointer:
 def saved_state(path):
     """{name: array} of every training value in the checkpoint at `path`
     (a step folder): weights, dropout seed states, optimizer state, step."""
-    state = ocp.StandardCheckpointer().restore(os.path.join(path, "state"))
+    path = os.path.join(path, "state")
+    checkpointer = ocp.PyTreeCheckpointer()
+    # As host arrays: the devices it was saved from may not be here.
+    tree = checkpointer.metadata(path).item_metadata
+    as_numpy = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), tree)
+    state = checkpointer.restore(path, args=ocp.args.PyTreeRestore(restore_args=as_numpy))
     leaves = jax.tree_util.tree_flatten_with_path(state)[0]
     return {jax.tree_util.keystr(key): np.asarray(value) for key, value in leaves}
