@@ -2,6 +2,7 @@
 
     python tools/benchmark_optimizer.py                      # BERT-base, all optimizers
     python tools/benchmark_optimizer.py --models=bert_base,bert_large --json_out=bench.json
+    KERAS_BACKEND=jax python tools/benchmark_optimizer.py    # on JAX, with optax's peers
 
 For each optimizer (lamb_tf.LAMB, lamb_tf.LARS, keras.optimizers.Lamb,
 keras.optimizers.AdamW) with and without XLA around the step, in one process:
@@ -15,6 +16,12 @@ over the rounds of the ratio within a round; times are medians.
 With `--memory`, each optimizer also runs in a fresh subprocess that reports
 the peak of the step's own allocations (TensorFlow's allocator statistics,
 after a first step that compiles) beyond the variables, gradients and slots.
+
+On Keras' JAX backend (TensorFlow not needed) every step is one jitted
+`stateless_apply` (Keras' optimizers and lamb_tf's) or optax update
+(`optax.lamb`, `optax.adamw`), its buffers donated, so "XLA step" is always
+yes; `--memory` then reports the compiled step's temporaries (XLA's memory
+analysis) beyond its arguments and results.
 """
 
 import json
@@ -31,16 +38,23 @@ cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import lamb_tf  # noqa: E402
 
+JAX = keras.backend.backend() == "jax"
+if JAX:
+    import jax
+    import optax
+else:
+    import tensorflow as tf
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["bert_base"], "Shape sets: bert_base, bert_large, tiny.")
+OPTIMIZERS = ["lamb_tf.LAMB", "lamb_tf.LARS", "keras.Lamb", "keras.AdamW"]
 flags.DEFINE_list(
     "optimizers",
-    ["lamb_tf.LAMB", "lamb_tf.LARS", "keras.Lamb", "keras.AdamW"],
+    OPTIMIZERS + (["optax.lamb", "optax.adamw"] if JAX else []),
     "Optimizers to time.",
 )
 flags.DEFINE_integer("warmup", 2, "Untimed steps of each optimizer first (compilation).")
@@ -55,6 +69,7 @@ flags.DEFINE_string("memory_child", None, "Internal: 'model:optimizer:xla' to me
 # reads x, m again to write x. (XLA:CPU writes each output in its own pass:
 # there AdamW moves 10, LAMB 13, LARS 9.)
 TRAFFIC = {"keras.AdamW": 7, "keras.Lamb": 10, "lamb_tf.LAMB": 10, "lamb_tf.LARS": 7}
+TRAFFIC.update({"optax.adamw": 7, "optax.lamb": 10})
 
 
 def bert_shapes(vocab=30522, hidden=768, layers=12, intermediate=3072, positions=512):
@@ -97,8 +112,10 @@ def make_state(shapes, seed=0):
         keras.Variable(rng.standard_normal(s, np.float32) * 0.02, name=f"w{i}")
         for i, s in enumerate(shapes)
     ]
-    grads = [tf.constant(rng.standard_normal(s, np.float32) * 1e-3) for s in shapes]
-    return variables, grads
+    grads = [rng.standard_normal(s, np.float32) * 1e-3 for s in shapes]
+    if JAX:
+        return variables, [jax.numpy.asarray(g) for g in grads]
+    return variables, [tf.constant(g) for g in grads]
 
 
 def step_function(optimizer, variables, grads, xla):
@@ -106,6 +123,41 @@ def step_function(optimizer, variables, grads, xla):
     def step():
         optimizer.apply(grads, variables)
 
+    return step
+
+
+def jax_step_function(name, variables, grads):
+    """One jitted update of copies of `variables`, buffers donated; the
+    function's `temporary_bytes`: XLA's temporaries of the compiled step."""
+    if name.startswith("optax."):
+        make = {"optax.lamb": optax.lamb, "optax.adamw": optax.adamw}[name]
+        transform = make(1e-3, eps=1e-6, weight_decay=0.01)
+
+        def update(params, state, grads):
+            updates, state = transform.update(grads, state, params)
+            return optax.apply_updates(params, updates), state
+
+        params = [jax.numpy.array(v.value) for v in variables]
+        held = [params, transform.init(params)]
+    else:
+        optimizer = make_optimizer(name)
+        optimizer.build(variables)
+
+        def update(params, state, grads):
+            return optimizer.stateless_apply(state, grads, params)
+
+        held = [
+            [jax.numpy.array(v.value) for v in variables],
+            [v.value for v in optimizer.variables],
+        ]
+    compiled = jax.jit(update, donate_argnums=(0, 1))
+    analysis = compiled.lower(*held, grads).compile().memory_analysis()
+
+    def step():
+        held[:] = compiled(*held, grads)
+        jax.block_until_ready(held[0])
+
+    step.temporary_bytes = analysis.temp_size_in_bytes
     return step
 
 
@@ -130,6 +182,15 @@ def median_ratio(times, peer_times):
 
 def bandwidth_pass(variables):
     """A fused read-modify-write pass over every variable: 8 bytes per parameter."""
+    if JAX:
+        touch = jax.jit(lambda values: [v * 0.999 for v in values], donate_argnums=0)
+        held = [jax.numpy.array(v.value) for v in variables]
+
+        def step():
+            held[:] = touch(held)
+            jax.block_until_ready(held)
+
+        return step
 
     @tf.function(jit_compile=True)
     def touch():
@@ -186,19 +247,24 @@ def benchmark(model):
         f"(the largest is {largest:.2f} of the model)\n"
     )
     memory = {}
-    if FLAGS.memory:  # first, so that the subprocesses share the machine with nothing
+    if FLAGS.memory and not JAX:  # first, so that the subprocesses share the machine with nothing
         for xla in (True, False):
             for name in FLAGS.optimizers:
                 print(f"measuring the memory of {name} xla={xla}...", flush=True)
                 memory[name, xla] = measure_memory(model, name, xla)
     variables, grads = make_state(shapes)
     # One optimizer (one set of slots) per name serves both of its steps.
-    optimizers = {name: make_optimizer(name) for name in FLAGS.optimizers}
-    steps = {
-        (name, xla): step_function(optimizer, variables, grads, xla)
-        for xla in (True, False)
-        for name, optimizer in optimizers.items()
-    }
+    optimizers = {name: None if JAX else make_optimizer(name) for name in FLAGS.optimizers}
+    if JAX:
+        steps = {(name, True): jax_step_function(name, variables, grads) for name in optimizers}
+        for (name, _), step in steps.items():
+            memory[name, True] = step.temporary_bytes / model_bytes(variables)
+    else:
+        steps = {
+            (name, xla): step_function(optimizer, variables, grads, xla)
+            for xla in (True, False)
+            for name, optimizer in optimizers.items()
+        }
     fns = {**steps, "bandwidth": bandwidth_pass(variables)}
     print(f"compiling {len(steps)} steps, then timing them in {FLAGS.repeats} rounds", flush=True)
     times = time_in_rounds(fns, FLAGS.warmup, FLAGS.repeats)
@@ -264,14 +330,24 @@ def markdown(result):
 
 
 def machine():
-    return {
+    found = {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "tensorflow": tf.__version__,
         "keras": keras.__version__,
-        "devices": [d.name for d in tf.config.list_logical_devices()],
     }
+    if JAX:
+        device = jax.devices()[0]
+        found.update(
+            backend=f"JAX {jax.__version__}, optax {optax.__version__}",
+            devices=[getattr(device, "device_kind", device.platform)],
+        )
+    else:
+        found.update(
+            backend=f"TensorFlow {tf.__version__}",
+            devices=[d.name for d in tf.config.list_logical_devices()],
+        )
+    return found
 
 
 def main(argv):
@@ -279,12 +355,13 @@ def main(argv):
     if FLAGS.memory_child:
         memory_child(FLAGS.memory_child)
         return
-    # Every step is a new tf.function traced once; TensorFlow calls that retracing.
-    tf.get_logger().setLevel("ERROR")
+    if not JAX:
+        # Every step is a new tf.function traced once; TensorFlow calls that retracing.
+        tf.get_logger().setLevel("ERROR")
     info = machine()
     print(
         f"# Optimizer step benchmark\n\n{info['platform']}, {info['cpu_count']} CPUs, "
-        f"TensorFlow {info['tensorflow']}, Keras {info['keras']}, float32, "
+        f"{info['devices'][0]}, {info['backend']}, Keras {info['keras']}, float32, "
         f"{FLAGS.repeats} rounds after {FLAGS.warmup} warm-up steps"
     )
     results = []

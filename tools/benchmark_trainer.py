@@ -1,20 +1,26 @@
 """Throughput of the BERT trainer against a peer, in one run on one machine.
 
-    python tools/benchmark_trainer.py                    # about 5 minutes on 2 cores
+    python tools/benchmark_trainer.py                    # about 7 minutes on 2 cores
     python tools/benchmark_trainer.py --model=base --steps=20 --batch_size=32
+    python tools/benchmark_trainer.py --engines=tf       # without the JAX engine
 
-Ours: `trainers.bert.train.train` (our loop, XLA, lamb_tf.LAMB). Peer:
-keras-hub's `BertMaskedLM` on the same backbone configuration, trained with
-`model.fit(jit_compile=True)` and `keras.optimizers.Lamb`. Same data (the
-built-in corpus), sequence length, batch and precision. Both are timed after
-their first (compiling) steps. Prints tokens/s, model FLOPs utilisation
-against a matmul peak measured in the same run, the ratio ours/peer, and the
-share of our step spent in the optimizer; `--output_json` keeps the figures.
+Ours: `trainers.bert.train.train` (our loop, lamb_tf.LAMB) on each engine of
+`--engines`: tf (tf.distribute, XLA) in this process, jax (Keras' JAX
+backend) in a child process with KERAS_BACKEND=jax. Peer: keras-hub's
+`BertMaskedLM` on the same backbone configuration, trained with
+`model.fit(jit_compile=True)` and `keras.optimizers.Lamb` (TensorFlow
+backend). Same data (the built-in corpus), sequence length, batch and
+precision. All are timed after their first (compiling) steps. Prints
+tokens/s, model FLOPs utilisation against a matmul peak measured in the same
+run, the ratios to the peer, and the share of our TensorFlow step spent in
+the optimizer; `--output_json` keeps the figures.
 """
 
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -25,7 +31,7 @@ cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 import keras  # noqa: E402
 import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import flags, logging  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
 
 from trainers.bert import flops, model  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
@@ -41,6 +47,11 @@ flags.DEFINE_integer("steps", 40, "Timed steps per trainer (after the compiling 
 flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to measure.")
 flags.DEFINE_string("data_dir", None, "Built-in data (default: a temporary folder).")
 flags.DEFINE_string("output_json", None, "Write the figures here.")
+flags.DEFINE_list("engines", ["tf", "jax"], "Our trainer's engines to measure: tf, jax.")
+flags.DEFINE_string("jax_child", None, "Internal: measure the JAX engine in this precision.")
+flags.DEFINE_float("jax_peak", None, "Internal: the parent's measured matmul peak.")
+# Flags the JAX child takes from its parent.
+SHARED = ("model", "seq_length", "max_predictions", "batch_size", "steps")
 
 
 def ours(data_dir, precision, peak):
@@ -70,8 +81,26 @@ def ours(data_dir, precision, peak):
         with open(os.path.join(model_dir, "log.jsonl")) as f:
             records = [json.loads(line) for line in f]
         rates = [r["tokens_per_second"] for r in records if r["kind"] == "train"][1:]
-        optimizer_seconds = _optimizer_step_seconds(result["model"], result["optimizer"])
+        optimizer_seconds = None
+        if keras.backend.backend() == "tensorflow":
+            optimizer_seconds = _optimizer_step_seconds(result["model"], result["optimizer"])
     return statistics.median(rates), optimizer_seconds
+
+
+def ours_on_jax(data_dir, precision, peak):
+    """Tokens/s of our trainer's JAX engine, in a child process (Keras'
+    backend is chosen when Keras is first imported)."""
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "jax.json")
+        args = [f"--{name}={FLAGS[name].value}" for name in SHARED]
+        subprocess.run(
+            [sys.executable, __file__, *args, f"--data_dir={data_dir}", f"--output_json={out}"]
+            + [f"--jax_child={precision}", f"--jax_peak={peak}"],
+            env=dict(os.environ, KERAS_BACKEND="jax"),
+            check=True,
+        )
+        with open(out) as f:
+            return json.load(f)["tokens_per_second"]
 
 
 def _optimizer_step_seconds(net, optimizer):
@@ -133,6 +162,14 @@ def _median_seconds(fn, warmup, repeats):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)
+    if FLAGS.jax_child:
+        tokens, _ = ours(FLAGS.data_dir, FLAGS.jax_child, FLAGS.jax_peak)
+        with open(FLAGS.output_json, "w") as f:
+            json.dump({"tokens_per_second": tokens}, f)
+        return
+    unknown = set(FLAGS.engines) - {"tf", "jax"}
+    if unknown:
+        raise app.UsageError(f"--engines: unknown {sorted(unknown)}; choose from tf, jax")
     data_dir = FLAGS.data_dir or tempfile.mkdtemp(prefix="bert_benchmark_data_")
     config = _config()
     sequence_flops = flops.training_flops_per_sequence(
@@ -142,39 +179,52 @@ def main(argv):
     rows = []
     for precision in FLAGS.precisions:
         peak = flops.measure_peak_flops("float32" if precision == "float32" else "bfloat16")
-        ours_tokens, optimizer_seconds = ours(data_dir, precision, peak)
-        peer_tokens = peer(data_dir, precision)
-        step_seconds = FLAGS.batch_size * FLAGS.seq_length / ours_tokens
-        rows.append(
-            {
-                "precision": precision,
-                "peak_gflops": peak / 1e9,
-                "ours_tokens_per_second": ours_tokens,
-                "peer_tokens_per_second": peer_tokens,
-                "ratio": ours_tokens / peer_tokens,
-                "ours_mfu": ours_tokens * token_flops / peak,
-                "peer_mfu": peer_tokens * token_flops / peak,
-                "optimizer_share": optimizer_seconds / step_seconds,
-            }
-        )
+        row = {"precision": precision, "peak_gflops": peak / 1e9}
+        row["peer_tokens_per_second"] = peer_tokens = peer(data_dir, precision)
+        row["peer_mfu"] = peer_tokens * token_flops / peak
+        if "tf" in FLAGS.engines:
+            ours_tokens, optimizer_seconds = ours(data_dir, precision, peak)
+            step_seconds = FLAGS.batch_size * FLAGS.seq_length / ours_tokens
+            row.update(
+                ours_tokens_per_second=ours_tokens,
+                ratio=ours_tokens / peer_tokens,
+                ours_mfu=ours_tokens * token_flops / peak,
+                optimizer_share=optimizer_seconds / step_seconds,
+            )
+        if "jax" in FLAGS.engines:
+            jax_tokens = ours_on_jax(data_dir, precision, peak)
+            row.update(
+                jax_tokens_per_second=jax_tokens,
+                jax_ratio=jax_tokens / peer_tokens,
+                jax_mfu=jax_tokens * token_flops / peak,
+            )
+        rows.append(row)
     print(
         f"\nBERT-{FLAGS.model} ({config.num_layers} layers x {config.hidden_dim}, vocabulary "
         f"{config.vocabulary_size}), sequence {FLAGS.seq_length}, batch {FLAGS.batch_size}, "
         f"{FLAGS.max_predictions} predictions, {os.cpu_count()} CPU cores, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}\n"
     )
-    print(
-        "| precision | matmul peak GFLOP/s | ours tokens/s | peer tokens/s | ours / peer "
-        "| ours MFU | peer MFU | optimizer share of our step |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
+    columns = [("precision", "precision", "{}"), ("matmul peak GFLOP/s", "peak_gflops", "{:.0f}")]
+    if "tf" in FLAGS.engines:
+        columns += [("ours (tf) tokens/s", "ours_tokens_per_second", "{:,.0f}")]
+    if "jax" in FLAGS.engines:
+        columns += [("ours (jax) tokens/s", "jax_tokens_per_second", "{:,.0f}")]
+    columns += [("peer tokens/s", "peer_tokens_per_second", "{:,.0f}")]
+    if "tf" in FLAGS.engines:
+        columns += [("tf / peer", "ratio", "{:.2f}x")]
+    if "jax" in FLAGS.engines:
+        columns += [("jax / peer", "jax_ratio", "{:.2f}x")]
+    for engine, key in (("tf", "ours_mfu"), ("jax", "jax_mfu")):
+        if engine in FLAGS.engines:
+            columns += [(f"{engine} MFU", key, "{:.1%}")]
+    columns += [("peer MFU", "peer_mfu", "{:.1%}")]
+    if "tf" in FLAGS.engines:
+        columns += [("optimizer share of the tf step", "optimizer_share", "{:.1%}")]
+    print("| " + " | ".join(title for title, _, _ in columns) + " |")
+    print("|" + "---|" * len(columns))
     for r in rows:
-        print(
-            f"| {r['precision']} | {r['peak_gflops']:.0f} | {r['ours_tokens_per_second']:,.0f} "
-            f"| {r['peer_tokens_per_second']:,.0f} | {r['ratio']:.2f}x "
-            f"| {100 * r['ours_mfu']:.1f}% | {100 * r['peer_mfu']:.1f}% "
-            f"| {100 * r['optimizer_share']:.1f}% |"
-        )
+        print("| " + " | ".join(form.format(r[key]) for _, key, form in columns) + " |")
     if FLAGS.output_json:
         with open(FLAGS.output_json, "w") as f:
             json.dump({"flags": FLAGS.flag_values_dict(), "rows": rows}, f, indent=2)

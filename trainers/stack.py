@@ -60,11 +60,18 @@ def is_tpu_build():
     return found is not None and found[0] in TPU_DISTRIBUTIONS
 
 
-def problems():
+def problems(tensorflow_required=None):
     """What is wrong with the installed stack, as sentences that name the
-    distributions and the fix; empty when it can work."""
+    distributions and the fix; empty when it can work. TensorFlow may be
+    absent on Keras' JAX backend (`tensorflow_required` None: unless
+    KERAS_BACKEND=jax): the JAX engine's model and steps run without it,
+    and only the input (tf.data) needs it (`require_tensorflow`)."""
     found = tensorflow_distributions()
+    if tensorflow_required is None:
+        tensorflow_required = os.environ.get("KERAS_BACKEND") != "jax"
     if not found:
+        if not tensorflow_required:
+            return []
         return [
             "no TensorFlow is installed: the trainer needs one; "
             f"`{INSTALL_CPU}` (CPU, GPU) or `{INSTALL_TPU}` (TPU VM)"
@@ -88,10 +95,10 @@ def problems():
     return []
 
 
-def check():
+def check(tensorflow_required=None):
     """Raises `StackError` when `problems()` finds any. Run without a
     prompt (a command), the error is printed as one line."""
-    found = problems()
+    found = problems(tensorflow_required)
     if found:
         if not _interactive():
             _one_line_on_exit()

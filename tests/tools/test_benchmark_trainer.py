@@ -1,5 +1,6 @@
-"""The trainer benchmark runs both trainers on the same model and data and
-reports figures that hang together (a tiny model, a few steps)."""
+"""The trainer benchmark runs our trainer on both engines and the peer on the
+same model and data and reports figures that hang together (a tiny model, a
+few steps)."""
 
 import json
 
@@ -9,7 +10,7 @@ from tests.scripts import run_tool
 
 
 @pytest.mark.slow
-def test_tiny_run_reports_both_trainers(tmp_path, builtin_data_dir):
+def test_tiny_run_reports_both_engines_and_the_peer(tmp_path, builtin_data_dir):
     output = tmp_path / "figures.json"
     stdout = run_tool(
         "tools/benchmark_trainer.py",
@@ -30,4 +31,9 @@ def test_tiny_run_reports_both_trainers(tmp_path, builtin_data_dir):
     assert row["ratio"] == pytest.approx(ratio)
     assert 0 < row["ours_mfu"] < 1 and 0 < row["peer_mfu"] < 1
     assert 0 < row["optimizer_share"] < 1
+    # The JAX engine, measured in a child process on Keras' JAX backend.
+    assert row["jax_tokens_per_second"] > 0 and 0 < row["jax_mfu"] < 1
+    assert row["jax_ratio"] == pytest.approx(
+        row["jax_tokens_per_second"] / row["peer_tokens_per_second"]
+    )
     assert f"| float32 | {row['peak_gflops']:.0f} |" in stdout

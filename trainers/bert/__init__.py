@@ -1,5 +1,5 @@
-"""BERT pretraining: the training program (`train`, `loop`, `recovery`, an
-engine in `tf_engine/`) over the data program in `data/`."""
+"""BERT pretraining: the training program (`train`, `loop`, `recovery`, and
+an engine: `tf_engine/` or `jax_engine/`) over the data program in `data/`."""
 
 from trainers import stack
 from trainers.bert import cli

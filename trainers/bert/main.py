@@ -18,13 +18,17 @@ checkpoint.
 import os
 import sys
 
-import gin
-from absl import app, flags, logging
+from trainers import stack
 
-from trainers.bert import cli, engines
-from trainers.bert import train as train_lib
-from trainers.bert.errors import ConfigError
-from trainers.bert.tf_engine import strategies
+stack.check(tensorflow_required=True)  # the input is read through tf.data
+
+import gin  # noqa: E402
+from absl import app, flags, logging  # noqa: E402
+
+from trainers.bert import cli, engines  # noqa: E402
+from trainers.bert import train as train_lib  # noqa: E402
+from trainers.bert.errors import ConfigError  # noqa: E402
+from trainers.bert.tf_engine import strategies  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")

@@ -13,7 +13,6 @@ import keras_hub
 from keras import ops
 
 from trainers.bert import settings
-from trainers.bert.data.vocab import Vocabulary
 from trainers.bert.errors import ConfigError
 
 
@@ -90,6 +89,8 @@ def bert_config(model, overrides=None, vocab_file=None):
     if unknown:
         raise ConfigError(f"train.model_overrides: unknown fields {sorted(unknown)}")
     if vocab_file:
+        from trainers.bert.data.vocab import Vocabulary  # reads through TensorFlow
+
         size = len(Vocabulary(vocab_file))
         given = overrides.get("vocabulary_size")
         if given is not None and given != size:

@@ -1,0 +1,58 @@
+"""The GPU machine's benchmark script, run here on the CPU with tiny
+settings and TensorFlow made unimportable, as on a machine with JAX alone."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.scripts import ROOT
+
+pytest.importorskip("optax", reason="a peer of the JAX optimizer benchmark")
+
+
+@pytest.mark.slow
+def test_the_script_records_both_benchmarks_without_tensorflow(tmp_path):
+    hidden = tmp_path / "site"
+    hidden.mkdir()
+    # Imported at start-up: `import tensorflow` then fails as if absent.
+    (hidden / "sitecustomize.py").write_text('import sys\nsys.modules["tensorflow"] = None\n')
+    out = tmp_path / "out"
+    env = dict(
+        os.environ,
+        PYTHON=sys.executable,
+        PYTHONPATH=str(hidden),
+        JAX_PLATFORMS="cpu",
+        MODELS="tiny",
+        OPTIMIZER_MODELS="tiny",
+        STEPS="2",
+        MICRO_BATCH="4",
+        ACCUMULATION="2",
+        REPEATS="2",
+    )
+    proc = subprocess.run(
+        ["bash", "tools/gpu_benchmarks.sh", "run", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (row,) = json.loads((out / "step.json").read_text())["rows"]
+    assert row["model"] == "tiny" and row["finite"] and row["sequences_per_second"] > 0
+    assert row["global_batch"] == 8 and 0 < row["mfu"] < 1
+    (result,) = json.loads((out / "optimizer.json").read_text())["results"]
+    names = {r["optimizer"] for r in result["rows"]}
+    assert names == {
+        "lamb_tf.LAMB",
+        "lamb_tf.LARS",
+        "keras.Lamb",
+        "keras.AdamW",
+        "optax.lamb",
+        "optax.adamw",
+    }
+    assert all(r["xla"] and r["peak_extra_model_sizes"] is not None for r in result["rows"])
+    assert "| BERT-tiny |" in (out / "benchmarks.log").read_text()
