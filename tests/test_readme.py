@@ -84,6 +84,7 @@ def test_sections_come_in_the_order_a_new_user_needs():
         "Using LAMB in your model",
         "Running the trainer",
         "TPU VMs and pods",
+        "The JAX engine",
         "Creating pretraining data",
         "Results",
         "Migrating",

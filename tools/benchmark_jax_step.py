@@ -1,8 +1,9 @@
 """Sequences/s of the JAX engine's train step on synthetic batches: runs
-where TensorFlow is absent (a GPU or TPU machine with JAX alone).
+where TensorFlow is absent (a GPU or TPU machine with JAX alone). Keras
+runs on JAX here (KERAS_BACKEND=jax unless set otherwise).
 
-    KERAS_BACKEND=jax python tools/benchmark_jax_step.py                  # BERT-base and -large
-    KERAS_BACKEND=jax python tools/benchmark_jax_step.py --models=tiny --steps=2   # a CPU check
+    python tools/benchmark_jax_step.py                       # BERT-base and -large
+    python tools/benchmark_jax_step.py --models=tiny --steps=2   # a CPU check
 
 The step is the trainer's (`trainers.bert.jax_engine.steps`): masked-LM and
 next-sentence pretraining of keras-hub's `BertBackbone`, `lamb_tf.LAMB`
@@ -21,8 +22,7 @@ import os
 import platform
 import time
 
-if os.environ.get("KERAS_BACKEND") != "jax":
-    raise SystemExit("benchmark_jax_step: set KERAS_BACKEND=jax")
+os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras loads
 
 import jax  # noqa: E402
 import keras  # noqa: E402
@@ -125,6 +125,8 @@ def measure(name, where, peak):
 
 def main(argv):
     del argv
+    if keras.backend.backend() != "jax":
+        raise app.UsageError(f"Keras runs on {keras.backend.backend()}: set KERAS_BACKEND=jax")
     where = devices.Devices()
     dtype = "bfloat16" if FLAGS.precision == "mixed_bfloat16" else "float32"
     peak = devices.measure_peak_flops(dtype)
