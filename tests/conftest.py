@@ -4,6 +4,8 @@ distribution tests (must happen before TensorFlow initialises its devices)."""
 import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# The tests run on CPUs: JAX must not look for the TPU of a libtpu it finds.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from trainers.bert import cli  # noqa: E402
 
