@@ -60,7 +60,10 @@ def placement(engine, strategy=None):
         from trainers.bert.jax_engine import devices
 
         # TensorFlow only reads the input here: the accelerators are JAX's.
-        tf.config.set_visible_devices([], "GPU")
+        try:
+            tf.config.set_visible_devices([], "GPU")
+        except RuntimeError:  # TensorFlow's devices already started: left as they are
+            pass
         found = devices.Devices()
         return found, found.count
     import tensorflow as tf
