@@ -1,5 +1,6 @@
 """Runs a script of the repository in a fresh interpreter, as a user would."""
 
+import json
 import os
 import pathlib
 import socket
@@ -43,3 +44,20 @@ def free_ports(n):
     for s in sockets:
         s.close()
     return ports
+
+
+def logged_step(model_dir):
+    """The newest step in a trainer's log.jsonl (0 before it has one); a
+    line still being written is passed over."""
+    try:
+        with open(os.path.join(model_dir, "log.jsonl")) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return 0
+    steps = []
+    for line in lines:
+        try:
+            steps.append(json.loads(line)["step"])
+        except ValueError:
+            pass
+    return max(steps, default=0)

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tests import float32
-from tests.scripts import ROOT, free_ports
+from tests.scripts import ROOT, free_ports, logged_step
 from trainers.bert import train
 from trainers.bert.data import positions
 from trainers.bert.tf_engine import checkpoints
@@ -87,14 +87,6 @@ def _wait(workers, model_dir):
         assert status == 0, _output(model_dir, index)[-3000:]
 
 
-def _logged_step(model_dir):
-    path = os.path.join(model_dir, "log.jsonl")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return max((json.loads(line)["step"] for line in f if line.strip()), default=0)
-
-
 def _final_state(model_dir):
     path = tf.train.latest_checkpoint(os.path.join(model_dir, checkpoints.CHECKPOINTS))
     assert path.endswith(f"-{STEPS}")
@@ -140,7 +132,7 @@ def test_two_workers_train_as_two_devices_and_resume_after_a_kill(
     model_dir = str(tmp_path)
     workers = _start_workers(model_dir, builtin_data_dir, config_file)
     deadline = time.monotonic() + TIMEOUT
-    while _logged_step(model_dir) < 12:
+    while logged_step(model_dir) < 12:
         assert workers[0].poll() is None, _output(model_dir, 0)[-3000:]
         assert time.monotonic() < deadline, "no progress"
         time.sleep(0.02)
@@ -150,7 +142,7 @@ def test_two_workers_train_as_two_devices_and_resume_after_a_kill(
     # manager restarting the job would.
     workers[0].send_signal(signal.SIGKILL)
     workers[0].wait(timeout=TIMEOUT)
-    killed_at = _logged_step(model_dir)
+    killed_at = logged_step(model_dir)
     assert killed_at < STEPS, "the run ended before the kill; nothing was tested"
     saved = tf.train.latest_checkpoint(os.path.join(model_dir, checkpoints.CHECKPOINTS))
     assert saved is not None

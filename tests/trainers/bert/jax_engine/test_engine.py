@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from tests import float32
-from tests.scripts import ROOT, free_ports, run_process
+from tests.scripts import ROOT, free_ports, logged_step, run_process
 
 pytest.importorskip("jax", reason="the JAX engine needs the [jax] extra")
 pytest.importorskip("orbax.checkpoint", reason="the JAX engine needs the [jax] extra")
@@ -82,28 +82,13 @@ def _finish(*processes):
     return outputs
 
 
-def _logged_step(model_dir):
-    try:
-        with open(os.path.join(model_dir, "log.jsonl")) as f:
-            lines = f.read().splitlines()
-    except FileNotFoundError:
-        return 0
-    steps = []
-    for line in lines:
-        try:
-            steps.append(json.loads(line)["step"])
-        except ValueError:
-            pass  # a line still being written
-    return max(steps, default=0)
-
-
 def _killed_and_resumed(model_dir, data_dir):
     """The accumulating run, SIGKILLed once its log passes KILL_AFTER, then
     started again; returns the restart's output."""
     command = _command(model_dir, data_dir, BINDINGS + ACCUMULATING)
     process = _start(command, JAX)
     deadline = time.monotonic() + 600
-    while process.poll() is None and _logged_step(model_dir) < KILL_AFTER:
+    while process.poll() is None and logged_step(model_dir) < KILL_AFTER:
         assert time.monotonic() < deadline, "the run to kill took too long"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
