@@ -112,7 +112,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         state, no randomness, nothing written."""
         raise NotImplementedError
 
-    def _update_variable(self, index, x, g, slots, learning_rate, step, barrier):
+    def _update_variable(self, index, x, g, slots, learning_rate, step, barrier, after=None):
         """Pure: the new value, new slots and trust ratio of one variable.
 
         `index` is the variable's position in the optimizer's list, a Python
@@ -122,6 +122,8 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         and writes x. `barrier` hides the first pass's u from the second, so
         the compiler recomputes it (a few reads) instead of keeping u, a
         temporary the size of the variable, alive between the passes.
+        `after`: the trust ratio of the variable updated before, which the
+        norms wait for on JAX (see `lamb_tf.jax_norms`).
         """
         dtype = keras.backend.standardize_dtype(x.dtype)
         # Half-precision moments would round b2 = 0.999 to 1: compute in float32.
@@ -133,7 +135,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         ratio = ops.ones((), compute)
         if self._adapts[index]:
             u = self._direction(x, g, slots, step, decay)
-            norms = l2_norms(x, u, self._norms_in_one_pass)
+            norms = l2_norms(x, u, self._norms_in_one_pass, after)
             x, g, slots, norms = barrier((x, g, list(slots), norms))
             ratio = trust_ratio(
                 norms[0], norms[1], self.trust_coefficient, self.phi_bounds, self.trust_ratio_bounds
@@ -157,6 +159,7 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
         next variable's exist. `step` is t of the paper, counted from 1.
         """
         ratios = []
+        after = None
         for k, (index, g) in enumerate(zip(indices, grads)):
             x_ref, *slot_refs = refs[k]
             dtype = self._trainable_variables[index].dtype
@@ -168,7 +171,10 @@ class LayerwiseOptimizer(keras.optimizers.Optimizer):
                 learning_rate,
                 step,
                 access.barrier,
+                after,
             )
+            if self._adapts[index]:
+                after = ratio
             access.write(x_ref, new_x)
             for r, value in zip(slot_refs, new_slots):
                 access.write(r, value)

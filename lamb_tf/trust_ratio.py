@@ -8,12 +8,13 @@ with the rule every implementation agrees on: the ratio is 1 when ||x|| or
 
 import math
 
+import keras
 from keras import ops
 
 _BLOCK = 32
 
 
-def l2_norms(x, u, one_pass=True):
+def l2_norms(x, u, one_pass=True, after=None):
     """(||x||, ||u||) of two tensors of one shape, as a vector of 2.
 
     A large tensor is summed in two levels: squares summed over blocks of 32
@@ -23,7 +24,15 @@ def l2_norms(x, u, one_pass=True):
     first and read it back. With `one_pass`, the blocks of x and u alternate
     in one reduction, so a u computed from x reads x once for both norms;
     without it, two reductions, faster when u is already in memory.
+
+    That form is XLA:CPU's under TensorFlow. On JAX the norms take their own
+    form (`lamb_tf.jax_norms`), whatever `one_pass` says, and wait for the
+    values `after` (TensorFlow orders the variables by their reads and writes).
     """
+    if keras.backend.backend() == "jax":
+        from lamb_tf import jax_norms  # imports JAX
+
+        return jax_norms.l2_norms(x, u, after)
     size = math.prod(x.shape) if all(d is not None for d in x.shape) else 0
     if size < _BLOCK * _BLOCK or size % _BLOCK:
         return ops.sqrt(ops.stack([ops.sum(ops.square(x)), ops.sum(ops.square(u))]))

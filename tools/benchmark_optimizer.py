@@ -71,6 +71,20 @@ flags.DEFINE_string("memory_child", None, "Internal: 'model:optimizer:xla' to me
 TRAFFIC = {"keras.AdamW": 7, "keras.Lamb": 10, "lamb_tf.LAMB": 10, "lamb_tf.LARS": 7}
 TRAFFIC.update({"optax.adamw": 7, "optax.lamb": 10})
 
+# On JAX every optimizer keeps its own copy of the weights beside its slots
+# (their buffers are donated to its step) and its step's temporaries, all
+# held at once for the interleaved rounds: model sizes per optimizer, and
+# those shared (Keras' variables, the gradients, the bandwidth pass's copy).
+JAX_FOOTPRINT = {
+    "lamb_tf.LAMB": 3.2,
+    "lamb_tf.LARS": 2.2,
+    "keras.Lamb": 4.0,
+    "keras.AdamW": 3.0,
+    "optax.lamb": 5.0,
+    "optax.adamw": 3.0,
+}
+JAX_SHARED = 3.0
+
 
 def bert_shapes(vocab=30522, hidden=768, layers=12, intermediate=3072, positions=512):
     """The trainable variables of BERT pretraining (encoder, pooler, MLM and
@@ -219,7 +233,8 @@ def memory_child(spec):
 
 
 def model_bytes(variables):
-    return 4 * sum(int(np.prod(v.shape)) for v in variables)
+    """float32 bytes of variables (or of their shapes)."""
+    return 4 * sum(int(np.prod(getattr(v, "shape", v))) for v in variables)
 
 
 def measure_memory(model, name, xla):
@@ -329,6 +344,36 @@ def markdown(result):
     return "\n".join(lines)
 
 
+def check_host_memory(model):
+    """On JAX's CPU backend: refuses, before allocating, a run that would not
+    fit in the memory available (the kernel would kill it mid-way, or the
+    rounds would time page reclaim)."""
+    if not JAX or jax.devices()[0].platform != "cpu":
+        return
+    available = _available_bytes()
+    if available is None:
+        return
+    size = model_bytes(MODELS[model])
+    needed = size * (JAX_SHARED + sum(JAX_FOOTPRINT.get(n, 4.0) for n in FLAGS.optimizers))
+    if needed > 0.9 * available:
+        raise app.UsageError(
+            f"--models={model} with {len(FLAGS.optimizers)} optimizers needs about "
+            f"{needed / 1e9:.1f} GB on JAX's CPU backend (each optimizer holds its own "
+            f"weights and slots for the interleaved rounds) and {available / 1e9:.1f} GB "
+            "is available: pass fewer --optimizers (e.g. "
+            "--optimizers=lamb_tf.LAMB,keras.AdamW,keras.Lamb) and run the rest apart"
+        )
+
+
+def _available_bytes():
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def machine():
     found = {
         "platform": platform.platform(),
@@ -364,10 +409,12 @@ def main(argv):
         f"{info['devices'][0]}, {info['backend']}, Keras {info['keras']}, float32, "
         f"{FLAGS.repeats} rounds after {FLAGS.warmup} warm-up steps"
     )
-    results = []
     for model in FLAGS.models:
         if model not in MODELS:
             raise app.UsageError(f"Unknown model {model!r}; choose from {sorted(MODELS)}")
+        check_host_memory(model)
+    results = []
+    for model in FLAGS.models:
         result = benchmark(model)
         print("\n" + markdown(result), flush=True)
         results.append(result)

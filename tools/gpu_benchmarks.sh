@@ -8,7 +8,7 @@
 # `wheels` downloads, for Python 3.12 on x86-64 Linux, the packages a JAX
 # machine lacks (Keras, keras-hub, gin-config and Keras' own needs), at the
 # versions of constraints.txt. `run` installs whatever lies in .whl/ into a
-# scratch folder, then records
+# scratch folder (on Python 3.12), then records
 #   - tools/benchmark_jax_step.py: the JAX engine's train step, bf16,
 #     BERT-base and BERT-large phase 1 on synthetic batches (OUT/step.json);
 #   - tools/benchmark_optimizer.py on Keras' JAX backend: one step of each
@@ -35,7 +35,10 @@ case "${1:-}" in
   run)
     out=${2:-${OUT:-benchmarks_out}}
     mkdir -p "$out"
-    if compgen -G ".whl/*.whl" > /dev/null; then
+    # The wheels are for Python 3.12 (the GPU machine's); elsewhere this
+    # environment's own packages serve.
+    if compgen -G ".whl/*.whl" > /dev/null \
+        && "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'; then
       "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/lamb_tf_site .whl/*.whl
       export PYTHONPATH=/tmp/lamb_tf_site:${PYTHONPATH:-}

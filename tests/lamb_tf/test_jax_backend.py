@@ -36,6 +36,33 @@ x, y = models.make_data()
 history = model.fit(x, y, batch_size=8, epochs=5, verbose=0)
 out["losses"] = history.history["loss"]
 out["ratios"] = list(model.optimizer.trust_ratios.values())
+
+# The norms on JAX: small, blocked, and padded to whole blocks.
+import jax
+from lamb_tf.trust_ratio import l2_norms
+rng = np.random.default_rng(0)
+out["norms"] = []
+for shape in [(2,), (31, 33), (96, 768), (1000, 1000), (5, 4, 2048)]:
+    x, u = (rng.standard_normal(shape).astype(np.float32) * s for s in (1.0, 3.0))
+    got = jax.jit(l2_norms)(x, u)
+    out["norms"].append([[np.linalg.norm(t.astype(np.float64)) for t in (x, u)], got.tolist()])
+
+# The temporaries XLA gives one jitted step, in units of the variables' size.
+shapes = [(1024, 256), (256,), (300, 77), (1000, 1000)]
+variables = [keras.Variable(rng.standard_normal(s).astype(np.float32)) for s in shapes]
+grads = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+size = 4 * sum(int(np.prod(s)) for s in shapes)
+out["temporaries"] = {}
+for name, optimizer in [
+    ("lamb", lamb_tf.LAMB(1e-3, weight_decay=0.01)),
+    ("lars", lamb_tf.LARS(1.0, weight_decay=1e-4)),
+    ("keras_lamb", keras.optimizers.Lamb(1e-3)),
+]:
+    optimizer.build(variables)
+    step = jax.jit(lambda p, s, g: optimizer.stateless_apply(s, g, p), donate_argnums=(0, 1))
+    held = ([v.value for v in variables], [v.value for v in optimizer.variables])
+    analysis = step.lower(*held, grads).compile().memory_analysis()
+    out["temporaries"][name] = analysis.temp_size_in_bytes / size
 print("RESULT " + json.dumps(out))
 """
 
@@ -71,6 +98,20 @@ def test_lars_on_jax_matches_reference(jax_run):
     want, _ = numpy_reference.lars(x0, grad_steps, lr=2.0, wd=0.01, nesterov=True)
     for got, w in zip(jax_run["lars"], want):
         np.testing.assert_allclose(np.asarray(got), w, rtol=0, atol=problem.ATOL)
+
+
+def test_norms_on_jax_match_numpy(jax_run):
+    for want, got in jax_run["norms"]:
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_steps_on_jax_write_no_variable_sized_temporary(jax_run):
+    # Block sums only (1/16 of the variables per norm). Keras' Lamb keeps its
+    # update directions, a whole model's worth: the measure sees temporaries.
+    temporaries = jax_run["temporaries"]
+    assert temporaries["lamb"] <= 0.13
+    assert temporaries["lars"] <= 0.13
+    assert temporaries["keras_lamb"] >= 0.9
 
 
 def test_fit_on_jax_trains_and_reports_ratios(jax_run):
