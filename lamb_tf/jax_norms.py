@@ -10,14 +10,14 @@ of the variable written.
 
 The first level sums blocks of 16 rows of 8 lanes: LLVM unrolls a loop that
 short and vectorises the square root and division that make u; with 32 rows
-or more they run one element at a time, 1.6x slower on BERT-base. Its block
+or more they run one element at a time, and the step slows markedly. Its block
 sums (1/16 of the tensor per norm) go to a second, small reduction. A
 tensor that is not whole blocks is padded with zeros inside the same pass.
 
 XLA:CPU schedules the first pass of every variable before any second one, so
 all block sums would be alive at once (1/8 of the model) and allocated anew
 at every step. Each variable's reductions therefore start from a zero
-computed from the previous variable's norms: one variable's block sums at a
+computed from the previous variable's trust ratio: one variable's block sums at a
 time, and the step is faster for it (fewer pages to fault in).
 """
 
