@@ -40,6 +40,8 @@ setup(
         "console_scripts": [
             "bert-create-pretraining-data=trainers.bert.data.__main__:run",
             "bert-pretrain=trainers.bert.main:run",
+            "bert-finetune=trainers.bert.finetune.main:run",
+            "bert-squad-eval=trainers.bert.squad_eval:run",
         ],
     },
     extras_require={

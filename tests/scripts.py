@@ -1,8 +1,10 @@
 """Runs a script of the repository in a fresh interpreter, as a user would."""
 
+import io
 import json
 import os
 import pathlib
+import signal
 import socket
 import subprocess
 import sys
@@ -61,3 +63,19 @@ def logged_step(model_dir):
         except ValueError:
             pass
     return max(steps, default=0)
+
+
+class SignalOnFirstProgress(io.StringIO):
+    """stdout that sends this process a signal when the first progress line
+    is printed, as a preemption notice (or a Ctrl-C) would arrive
+    mid-training."""
+
+    def __init__(self, signum=signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
+
+    def write(self, text):
+        if "phase 1 [" in text and "sent" not in self.__dict__:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
+        return super().write(text)

@@ -65,6 +65,21 @@ def run(main, name=None):
     app.run(_one_line_errors(main, name), flags_parser=lambda argv: _parse_flags(argv, name))
 
 
+def parse_gin(files, bindings):
+    """Gin files (each checked to exist) and bindings, errors as ConfigError."""
+    import gin
+
+    from trainers.bert.errors import ConfigError
+
+    for path in files:
+        if not os.path.exists(path):
+            raise ConfigError(f"--gin_file={path} does not exist")
+    try:
+        gin.parse_config_files_and_bindings(files, bindings)
+    except (ValueError, SyntaxError, ImportError) as error:
+        raise ConfigError(f"gin: {error}") from None
+
+
 def fail(name, message, status, traceback=True):
     """Prints `message` as the command's one error line and exits."""
     hint = f" ({VERBOSE}=1 for the traceback)" if traceback and not verbose() else ""

@@ -2,7 +2,8 @@
 `model_dir/run.json` beside the checkpoints.
 
 A restart on the same `model_dir` must describe the same run: the same
-engine (their checkpoints differ), model shape and vocabulary, precision,
+task (pretraining, or a fine-tuning task with its encoder and data), the
+same engine (their checkpoints differ), model shape and vocabulary, precision,
 optimizer class and state, and, for every phase started so far, the same
 sequence length, global batch and masked-LM predictions (the saved input
 position and the step count depend on them), and the same steps for the
@@ -23,13 +24,16 @@ from trainers.bert.errors import ConfigError
 
 RUN = "run.json"
 PHASE_SHAPE = ("seq_length", "global_batch_size", "max_predictions")
+PRETRAINING = {"name": "pretraining"}
 
 
-def describe(config, vocab_sha256, plans, precision, optimizer, engine="tf"):
-    """The identity of a run as a JSON-able dict."""
+def describe(config, vocab_sha256, plans, precision, optimizer, engine="tf", task=None):
+    """The identity of a run as a JSON-able dict. `task`: what a fine-tuning
+    run trains (a JSON-able dict); None: pretraining."""
     optimizer_class = type(optimizer)
     return {
         "engine": engine,
+        "task": task or PRETRAINING,
         "model": {k: v for k, v in dataclasses.asdict(config).items() if k != "dropout"},
         "vocabulary_sha256": vocab_sha256,
         "precision": precision,
@@ -74,6 +78,10 @@ def differences(saved, current, checkpoint):
         _compare(found, key, saved[key], current[key])
     # Runs saved before engines had a name are the TensorFlow engine's.
     _compare(found, "engine", saved.get("engine", "tf"), current.get("engine", "tf"))
+    # Runs saved before tasks had a name are pretraining runs.
+    was, now = saved.get("task", PRETRAINING), current.get("task", PRETRAINING)
+    for key in sorted(set(was) | set(now)):
+        _compare(found, f"task.{key}", was.get(key), now.get(key))
     if checkpoint is None:
         return found
     done = checkpoint.phase  # phases before this one are finished

@@ -4,7 +4,7 @@ Each turn runs a host loop of several steps on the device, then:
 
     train -> recover? -> save -> preempted? -> evaluate (-> target reached?)
 
-The engine (`tf_engine.TFEngine`) does the steps, the input, checkpoints and
+The engine (`tf_engine.TFEngine`, `jax_engine.JaxEngine`) does the steps, the input, checkpoints and
 finiteness checks; `recovery.Recovery` says whether a loop's result is bad;
 `progress.Progress` reports.
 """
@@ -12,8 +12,7 @@ finiteness checks; `recovery.Recovery` says whether a loop's result is bad;
 import dataclasses
 import time
 
-from trainers.bert import flops, settings
-from trainers.bert import model as model_lib
+from trainers.bert import settings, tasks
 from trainers.bert.errors import DataError, resumes_from
 
 
@@ -55,6 +54,7 @@ class Loop:
         peak_flops: the machine's peak FLOP/s for MFU, or None.
         preemption: a `preemption.PreemptionWatcher`.
         saved_step: the step of the newest checkpoint (None: none yet).
+        task: what is trained (`tasks`: its figures and FLOPs).
     """
 
     def __init__(
@@ -70,10 +70,11 @@ class Loop:
         peak_flops,
         preemption,
         saved_step,
+        task=tasks.PRETRAINING,
     ):
         self.engine, self.settings, self.recovery = engine, settings, recovery
         self.progress, self.schedule, self.config = progress, schedule, config
-        self.plans = plans
+        self.plans, self.task = plans, task
         self.peak_flops, self.preemption, self.saved_step = peak_flops, preemption, saved_step
 
     def run_phase(self, plan, files):
@@ -136,17 +137,14 @@ class Loop:
         run's ETA assumes they run at this phase's FLOP rate."""
 
         def step_flops(p):
-            sequence = flops.training_flops_per_sequence(
-                self.config, p.phase.seq_length, p.phase.max_predictions
-            )
-            return sequence * p.phase.global_batch_size
+            return self.task.flops_per_sequence(self.config, p.phase) * p.phase.global_batch_size
 
         later = sum(p.phase.steps * step_flops(p) for p in self.plans[plan.index + 1 :])
         return later / step_flops(plan)
 
     def evaluate(self, plan, files):
         sums = self.engine.evaluate(plan, files, self.settings.eval_steps)
-        figures = _figures(sums)
+        figures = self.task.figures(sums)
         self.progress.evaluate(plan, self.engine.step, figures)
         return figures
 
@@ -172,13 +170,11 @@ class Loop:
                 f"stopped; a restart resumes from {resumes_from(kept)} once the file is "
                 "replaced or left out of train_files"
             ) from None
-        figures = _figures(sums)
+        figures = self.task.figures(sums)
         seconds = time.perf_counter() - start
         current = self.engine.step
         sequences_per_second = n * phase.global_batch_size / seconds
-        sequence_flops = flops.training_flops_per_sequence(
-            self.config, phase.seq_length, phase.max_predictions
-        )
+        sequence_flops = self.task.flops_per_sequence(self.config, phase)
         figures.update(
             learning_rate=float(self.schedule(current - 1)),
             gradient_norm=norm,
@@ -207,10 +203,6 @@ class Loop:
             "stopping"
         )
         return True
-
-
-def _figures(sums):
-    return {k: float(v) for k, v in model_lib.losses_from_sums(sums).items()}
 
 
 def _due(current, every):

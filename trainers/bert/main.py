@@ -15,14 +15,12 @@ a preempted run (SIGTERM, Ctrl-C) exits 128 + the signal after its
 checkpoint.
 """
 
-import os
 import sys
 
 from trainers import stack
 
 stack.check(tensorflow_required=True)  # the input is read through tf.data
 
-import gin  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
 from trainers.bert import cli, engines  # noqa: E402
@@ -68,13 +66,7 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's INFO lines drown the progress
-    for path in FLAGS.gin_file:
-        if not os.path.exists(path):
-            raise ConfigError(f"--gin_file={path} does not exist")
-    try:
-        gin.parse_config_files_and_bindings(FLAGS.gin_file, FLAGS.gin_param)
-    except (ValueError, SyntaxError, ImportError) as error:
-        raise ConfigError(f"gin: {error}") from None
+    cli.parse_gin(FLAGS.gin_file, FLAGS.gin_param)
     engine = FLAGS.engine or engines.of_backend()
     engines.check(engine)
     strategy = _start(engine)

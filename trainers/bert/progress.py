@@ -10,14 +10,21 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from trainers.bert import tasks
+
 LOG = "log.jsonl"
 
 
 class Progress:
-    """`write=False` (workers other than the chief): print only."""
+    """`write=False` (workers other than the chief): print only. `shown`:
+    the (figure, label) pairs of the progress line besides the loss (a
+    task's `shown`)."""
 
-    def __init__(self, model_dir, num_phases, tensorboard=True, stream=None, write=True):
+    def __init__(
+        self, model_dir, num_phases, tensorboard=True, stream=None, write=True, shown=None
+    ):
         self.num_phases = num_phases
+        self.shown = tasks.PRETRAINING.shown if shown is None else shown
         self.stream = stream or sys.stdout
         self._log = None
         if write:
@@ -64,8 +71,8 @@ class Progress:
         self._print(
             f"phase {plan.index + 1} [{'#' * filled}{'.' * (width - filled)}] "
             f"{done}/{total}  loss {figures['loss']:.4f}  "
-            f"mlm_acc {figures['mlm_accuracy']:.3f}  nsp_acc {figures['nsp_accuracy']:.3f}  "
-            f"lr {figures['learning_rate']:.3g}  |g| {figures['gradient_norm']:.3g}  "
+            + "".join(f"{label} {figures[name]:.3f}  " for name, label in self.shown)
+            + f"lr {figures['learning_rate']:.3g}  |g| {figures['gradient_norm']:.3g}  "
             f"{figures['sequences_per_second']:.1f} seq/s  "
             f"{figures['tokens_per_second'] / 1000:.1f}k tok/s"
             + (f"  MFU {100 * mfu:.1f}%" if mfu is not None else "")
@@ -81,11 +88,20 @@ class Progress:
 
     def evaluate(self, plan, step, figures):
         self._print(
-            f"eval   phase {plan.index + 1} step {step}: loss {figures['loss']:.4f}  "
-            f"mlm_acc {figures['mlm_accuracy']:.4f}  nsp_acc {figures['nsp_accuracy']:.4f}"
+            f"eval   phase {plan.index + 1} step {step}: loss {figures['loss']:.4f}"
+            + "".join(f"  {label} {figures[name]:.4f}" for name, label in self.shown)
         )
         self._write(
             {"kind": "eval", "phase": plan.index + 1, "step": step, **figures}, "eval", step
+        )
+
+    def result(self, name, step, figures):
+        """The scores of evaluation set `name` (fine-tuning's predictions)."""
+        self._print(
+            f"{name}  step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in figures.items())
+        )
+        self._write(
+            {"kind": "eval", "set": name, "step": step, **figures}, "eval", step, prefix=name
         )
 
     def message(self, text):
@@ -97,7 +113,7 @@ class Progress:
         for writer in self._writers.values():
             writer.close()
 
-    def _write(self, record, kind, step, trust_ratios=None):
+    def _write(self, record, kind, step, trust_ratios=None, prefix=None):
         if self._log is None:
             return
         self._log.write(json.dumps(record) + "\n")
@@ -108,7 +124,7 @@ class Progress:
         with writer.as_default(step=step):
             for name, value in record.items():
                 if name not in ("kind", "step") and isinstance(value, (int, float)):
-                    tf.summary.scalar(name, value)
+                    tf.summary.scalar(f"{prefix}/{name}" if prefix else name, value)
             if trust_ratios is not None and len(trust_ratios):
                 tf.summary.histogram("trust_ratios", trust_ratios)
         writer.flush()

@@ -13,7 +13,6 @@
 import contextlib
 import functools
 import os
-import shutil
 import tempfile
 
 import gin
@@ -21,7 +20,7 @@ import keras
 import tensorflow as tf
 
 import lamb_tf
-from trainers.bert import engines, identity, settings
+from trainers.bert import engines, identity, run_dir, settings
 from trainers.bert import model as model_lib
 from trainers.bert import phases as phases_lib
 from trainers.bert.data import builtin, corpus, inputs
@@ -151,7 +150,7 @@ def train(
     seed = settings.integer("train.seed", seed, minimum=0)
     peak_flops = settings.number("train.peak_flops", peak_flops, above=0.0, optional=True)
     input_pipelines = settings.integer("train.input_pipelines", input_pipelines, optional=True)
-    _check_optimizer(optimizer)
+    run_dir.check_optimizer("train.optimizer", optimizer)
     for name, value in (
         ("jit_compile", jit_compile),
         ("dynamic_masking", dynamic_masking),
@@ -164,7 +163,7 @@ def train(
     )
     recovery = Recovery(max_non_finite_steps, loss_spike_factor)
     phases_lib.check(phases)
-    _check_writable(model_dir)
+    run_dir.check_writable(model_dir)
     # The model's shape and the phases' batches on these devices, before
     # built-in data is made; then the vocabulary's size.
     config = model_lib.bert_config(model, model_overrides)
@@ -194,7 +193,7 @@ def train(
         clip_norm=clip_norm,
         jit_compile=jit_compile,
     )
-    _check_disk(model_dir, engine.checkpoint_bytes())
+    run_dir.check_disk(model_dir, engine.checkpoint_bytes())
 
     # 3. The run in model_dir: the same one, or stop before writing anything.
     latest = engine.latest()
@@ -206,9 +205,9 @@ def train(
     identity.check(model_dir, saved, run, latest)
     if engine.is_chief:
         identity.write(model_dir, run)
-        _write(model_dir, "operative_config.gin", gin.operative_config_str())
+        run_dir.write_text(model_dir, "operative_config.gin", gin.operative_config_str())
         if flags_text is not None:
-            _write(model_dir, "flags.txt", flags_text)
+            run_dir.write_text(model_dir, "flags.txt", flags_text)
     progress = Progress(model_dir, len(plans), tensorboard=tensorboard, write=engine.is_chief)
     progress.message(
         f"BERT {config.num_layers} layers x {config.hidden_dim}, "
@@ -304,15 +303,6 @@ def _local_copy(path):
     return local
 
 
-def _check_optimizer(optimizer):
-    """The optimizer's arguments (from gin: `lamb_tf.LAMB.weight_decay = ...`)
-    are checked when it is made: make one now, before any compute."""
-    try:
-        optimizer(learning_rate=1e-3)
-    except (ValueError, TypeError) as error:
-        raise ConfigError(f"train.optimizer: {error}") from None
-
-
 def _check_restorable(engine, checkpoint, model_dir):
     """A run without run.json (saved by an earlier version) is checked by
     restoring its checkpoint into this configuration's state."""
@@ -326,32 +316,3 @@ def _check_restorable(engine, checkpoint, model_dir):
             f"({first_line}). Nothing was written. To resume that run, use its settings "
             "(its operative_config.gin); to start another, give a new model_dir"
         ) from None
-
-
-def _write(model_dir, name, text):
-    with tf.io.gfile.GFile(os.path.join(model_dir, name), "w") as f:
-        f.write(text)
-
-
-def _check_writable(model_dir):
-    try:
-        tf.io.gfile.makedirs(model_dir)
-        probe = os.path.join(model_dir, f".write_test_{os.getpid()}")  # one per worker
-        with tf.io.gfile.GFile(probe, "w") as f:
-            f.write("ok")
-        tf.io.gfile.remove(probe)
-    except (OSError, tf.errors.OpError) as error:
-        message = getattr(error, "strerror", None) or getattr(error, "message", str(error))
-        raise ConfigError(f"model_dir {model_dir!r} is not writable: {message}") from None
-
-
-def _check_disk(model_dir, needed):
-    """Room for one more checkpoint (local folders; object stores skip)."""
-    if "://" in model_dir:
-        return
-    free = shutil.disk_usage(model_dir).free
-    if free < needed:
-        raise ConfigError(
-            f"model_dir {model_dir!r}: {free / 1e6:.1f} MB free on its disk, one checkpoint "
-            f"needs {needed / 1e6:.1f} MB"
-        )

@@ -2,7 +2,6 @@
 
 import collections
 import dataclasses
-import io
 import os
 import resource
 import shutil
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.scripts import ROOT, run_process
+from tests.scripts import ROOT, SignalOnFirstProgress, run_process
 from trainers.bert import train
 from trainers.bert.data import builtin
 from trainers.bert.errors import ConfigError, DataError, TrainingError
@@ -55,29 +54,13 @@ def _train(model_dir, data_dir, **kwargs):
     return train.train(str(model_dir), **settings)
 
 
-class _SignalOnFirstProgress(io.StringIO):
-    """stdout that sends this process a signal when the first progress line
-    is printed, as a preemption notice (or a Ctrl-C) would arrive
-    mid-training."""
-
-    def __init__(self, signum=signal.SIGTERM):
-        super().__init__()
-        self.signum = signum
-
-    def write(self, text):
-        if "phase 1 [" in text and "sent" not in self.__dict__:
-            self.sent = True
-            os.kill(os.getpid(), self.signum)
-        return super().write(text)
-
-
 def test_sigterm_checkpoints_and_a_restart_ends_with_the_uninterrupted_weights(
     tmp_path, builtin_data_dir, monkeypatch
 ):
     # With dropout on: the checkpoint must carry the dropout seed states too.
     dropout = {"model_overrides": None}
     uninterrupted = _train(tmp_path / "full", builtin_data_dir, **dropout)
-    stdout = _SignalOnFirstProgress()
+    stdout = SignalOnFirstProgress()
     monkeypatch.setattr(sys, "stdout", stdout)
     stopped = _train(tmp_path / "preempted", builtin_data_dir, **dropout)
     monkeypatch.undo()
@@ -92,7 +75,7 @@ def test_sigterm_checkpoints_and_a_restart_ends_with_the_uninterrupted_weights(
 
 def test_ctrl_c_checkpoints_and_exits_130(tmp_path, builtin_data_dir, monkeypatch):
     previous = signal.getsignal(signal.SIGINT)
-    stdout = _SignalOnFirstProgress(signal.SIGINT)
+    stdout = SignalOnFirstProgress(signal.SIGINT)
     monkeypatch.setattr(sys, "stdout", stdout)
     stopped = _train(tmp_path, builtin_data_dir)
     monkeypatch.undo()

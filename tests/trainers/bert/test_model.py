@@ -19,6 +19,9 @@ def tiny(builtin_data):
     config = model.preset("tiny", vocabulary_size=manifest["vocab_size"], max_sequence_length=128)
     files = patterns.match_files(str(folder / "*.tfrecord"))
     batch = next(iter(pipeline.make_dataset(files, 128, 20, batch_size=4, shuffle=False)))
+    # Seeded: on 4 sequences an unlucky initialisation's next-sentence loss
+    # can stray from log(2) by more than the bound below.
+    keras.utils.set_random_seed(0)
     return model.build_pretraining_model(config, 20), batch
 
 

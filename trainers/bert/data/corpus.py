@@ -112,10 +112,17 @@ def builtin_documents(split=None):
             split == "heldout"
         ):
             continue
-        document = []
-        for paragraph in re.split(r"\n\s*\n", topics[key]):
-            lines = [ln for ln in paragraph.splitlines() if not _RULE.match(ln)]
-            if lines:
-                document.extend(split_sentences(" ".join(lines)))
+        document = topic_sentences(topics[key])
         if len(document) > 1:
             yield document
+
+
+def topic_sentences(text):
+    """The sentences of one help topic's text, paragraph by paragraph,
+    without reStructuredText underlines."""
+    sentences = []
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [ln for ln in paragraph.splitlines() if not _RULE.match(ln)]
+        if lines:
+            sentences.extend(split_sentences(" ".join(lines)))
+    return sentences

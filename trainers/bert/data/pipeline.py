@@ -140,31 +140,73 @@ def _check_vocabulary(folder, manifest, vocab_file, vocab_sha256):
             )
 
 
+def pretraining_parser(seq_length, max_predictions, names=V1_NAMES):
+    """Serialized records -> a batch of the pretraining schema, under the
+    names keras-hub's `BertBackbone` takes."""
+    spec = _spec(seq_length, max_predictions, names)
+
+    def parse(serialized):
+        example = tf.io.parse_example(serialized, spec)
+        return {
+            "token_ids": tf.cast(example[names["token_ids"]], tf.int32),
+            "segment_ids": tf.cast(example[names["segment_ids"]], tf.int32),
+            "padding_mask": tf.cast(example["input_mask"], tf.int32),
+            "masked_lm_positions": tf.cast(example["masked_lm_positions"], tf.int32),
+            "masked_lm_ids": tf.cast(example["masked_lm_ids"], tf.int32),
+            "masked_lm_weights": example["masked_lm_weights"],
+            "next_sentence_labels": tf.cast(example["next_sentence_labels"][:, 0], tf.int32),
+        }
+
+    return parse
+
+
 def make_dataset(
     files,
     seq_length,
     max_predictions,
     batch_size,
     names=V1_NAMES,
+    remasker=None,
+    seed=0,
+    skip_batches=0,
+    parse=None,
+    **kwargs,
+):
+    """Pretraining batches of `batch_size` (per replica) from `files`,
+    already validated (`records_dataset`, whose arguments `kwargs` are). A
+    `remask.Remasker` draws new masked-LM targets for every batch. `parse`
+    replaces the pretraining schema's parser (another task's records)."""
+    parse = parse or pretraining_parser(seq_length, max_predictions, names)
+    dataset = records_dataset(files, parse, batch_size, seed=seed, skip_batches=skip_batches,
+                              **kwargs)  # fmt: skip
+    if remasker is not None:
+        dataset = dataset.enumerate(start=skip_batches).map(
+            lambda index, batch: remasker(batch, tf.stack([tf.cast(seed, tf.int64), index])),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def records_dataset(
+    files,
+    parse,
+    batch_size,
     input_context=None,
     shuffle=True,
     repeat=True,
     seed=0,
     shuffle_buffer=10000,
     cycle_length=8,
-    remasker=None,
     skip_batches=0,
 ):
-    """Batches of `batch_size` (per replica) from `files`, already validated.
+    """Batches of `batch_size` records of `files`, parsed by `parse`.
 
     Under `strategy.distribute_datasets_from_function`, pass its
     `input_context`: each input pipeline reads its own subset of files (or,
-    with fewer files than pipelines, every n-th record). A
-    `remask.Remasker` draws new masked-LM targets for every batch.
-    `skip_batches` resumes a pipeline that cannot be checkpointed: the first
-    batches are read but not parsed."""
-    spec = _spec(seq_length, max_predictions, names)
-
+    with fewer files than pipelines, every n-th record). `skip_batches`
+    resumes a pipeline that cannot be checkpointed: the first batches are
+    read but not parsed."""
     dataset = tf.data.Dataset.from_tensor_slices(files)
     pipelines = input_context.num_input_pipelines if input_context else 1
     index = input_context.input_pipeline_id if input_context else 0
@@ -185,25 +227,5 @@ def make_dataset(
         dataset = dataset.shard(pipelines, index)
     if shuffle:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-
-    def parse(serialized):
-        example = tf.io.parse_example(serialized, spec)
-        return {
-            "token_ids": tf.cast(example[names["token_ids"]], tf.int32),
-            "segment_ids": tf.cast(example[names["segment_ids"]], tf.int32),
-            "padding_mask": tf.cast(example["input_mask"], tf.int32),
-            "masked_lm_positions": tf.cast(example["masked_lm_positions"], tf.int32),
-            "masked_lm_ids": tf.cast(example["masked_lm_ids"], tf.int32),
-            "masked_lm_weights": example["masked_lm_weights"],
-            "next_sentence_labels": tf.cast(example["next_sentence_labels"][:, 0], tf.int32),
-        }
-
     dataset = dataset.batch(batch_size, drop_remainder=True).skip(skip_batches)
-    dataset = dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if remasker is not None:
-        dataset = dataset.enumerate(start=skip_batches).map(
-            lambda index, batch: remasker(batch, tf.stack([tf.cast(seed, tf.int64), index])),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

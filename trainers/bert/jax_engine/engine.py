@@ -14,6 +14,7 @@ import numpy as np
 
 from lamb_tf import LayerwiseOptimizer
 from trainers.bert import model as model_lib
+from trainers.bert import tasks
 from trainers.bert.checkpoint import state_bytes
 from trainers.bert.data import inputs
 from trainers.bert.errors import ConfigError
@@ -50,6 +51,7 @@ class JaxEngine:
         keep_checkpoints=3,
         clip_norm=None,
         input_pipelines=None,
+        task=tasks.PRETRAINING,
     ):
         if precision == "mixed_float16":
             raise ConfigError(
@@ -62,15 +64,16 @@ class JaxEngine:
         self.is_chief = devices_.process_index == 0
         self._schedule, self._clip_norm = schedule, clip_norm
         self._input_pipelines = input_pipelines
+        self.task = task
         with model_lib.dtype_policy(precision):
-            self._model = model_lib.build_pretraining_model(config)
+            self._model = task.build(config)
             self.optimizer = optimizer(learning_rate=0.0)
             self.optimizer.build(self._model.trainable_variables)
         self._state = devices_.replicate(steps.State.of(self._model, self.optimizer))
         self._synced = True  # the Keras variables hold the state
         self._phase = 0
         self._checkpointer = checkpoints.Checkpointer(model_dir, keep_checkpoints)
-        self._eval_step = steps.make_eval_step(self._model)
+        self._eval_step = steps.make_eval_step(self._model, task)
         self._all_finite = steps.make_finite_check()
         self._ratios = None
         if isinstance(self.optimizer, LayerwiseOptimizer):
@@ -132,6 +135,7 @@ class JaxEngine:
             self._schedule,
             plan.accumulation_steps,
             self._clip_norm,
+            self.task,
         )
 
     def train(self, n):
@@ -205,6 +209,7 @@ class JaxEngine:
             seed=seed,
             shuffle=shuffle,
             remasker=remasker,
+            parse=self.task.parser(plan.phase, names),
         )
         return iter(dataset)
 

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from trainers.bert import model as model_lib
+from trainers.bert import tasks
 from trainers.bert.jax_engine.devices import BATCH
 
 
@@ -55,7 +55,9 @@ def learning_rate_index(optimizer):
     return found[0]
 
 
-def make_train_step(model, optimizer, mesh, schedule, accumulation_steps=1, clip_norm=None):
+def make_train_step(
+    model, optimizer, mesh, schedule, accumulation_steps=1, clip_norm=None, task=tasks.PRETRAINING
+):
     """`step(state, batch) -> (state, (sums, gradient norm, finite))`,
     jitted, the state's buffers donated."""
     k = int(accumulation_steps)
@@ -63,10 +65,10 @@ def make_train_step(model, optimizer, mesh, schedule, accumulation_steps=1, clip
 
     def loss(trainable, non_trainable, micro, totals):
         outputs, non_trainable = model.stateless_call(
-            trainable, non_trainable, {n: micro[n] for n in model_lib.INPUTS}, training=True
+            trainable, non_trainable, {n: micro[n] for n in task.inputs}, training=True
         )
-        sums = jnp.stack(model_lib.pretraining_sums(outputs, micro))
-        return sums[0] / totals[0] + sums[3] / totals[1], (sums, non_trainable)
+        sums = task.batch_sums(outputs, micro)
+        return task.loss(sums, totals), (sums, non_trainable)
 
     gradients = jax.value_and_grad(loss, has_aux=True)
 
@@ -84,7 +86,7 @@ def make_train_step(model, optimizer, mesh, schedule, accumulation_steps=1, clip
             )
             return (jax.tree.map(jnp.add, grads, new_grads), sums + new_sums, non_trainable), None
 
-        sums = jax.lax.pcast(jnp.zeros([len(model_lib.SUMS)]), (BATCH,), to="varying")
+        sums = jax.lax.pcast(jnp.zeros([len(task.sums)]), (BATCH,), to="varying")
         start = (jax.tree.map(jnp.zeros_like, trainable), sums, non_trainable)
         (grads, sums, non_trainable), _ = jax.lax.scan(add, start, micro)
         return jax.lax.psum((grads, sums), BATCH) + (non_trainable,)
@@ -94,15 +96,7 @@ def make_train_step(model, optimizer, mesh, schedule, accumulation_steps=1, clip
     )
 
     def step(state, batch):
-        totals = jnp.maximum(
-            jnp.stack(
-                [
-                    jnp.sum(batch["masked_lm_weights"].astype(jnp.float32)),
-                    jnp.float32(batch["next_sentence_labels"].shape[0]),
-                ]
-            ),
-            jnp.array([1e-6, 1.0]),
-        )
+        totals = task.totals(batch)
         grads, sums, non_trainable = per_device(state.trainable, state.non_trainable, batch, totals)
         norm = jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads))
         finite = jnp.isfinite(norm) & jnp.all(jnp.isfinite(sums))
@@ -130,7 +124,7 @@ def make_train_step(model, optimizer, mesh, schedule, accumulation_steps=1, clip
     return jax.jit(step, donate_argnums=0)
 
 
-def make_eval_step(model):
+def make_eval_step(model, task=tasks.PRETRAINING):
     """`sums(state, batch)`: the metric sums of a held-out batch, jitted;
     the batch split over the devices, the sums reduced by the compiler."""
 
@@ -138,10 +132,10 @@ def make_eval_step(model):
         outputs, _ = model.stateless_call(
             state.trainable,
             state.non_trainable,
-            {n: batch[n] for n in model_lib.INPUTS},
+            {n: batch[n] for n in task.inputs},
             training=False,
         )
-        return jnp.stack(model_lib.pretraining_sums(outputs, batch))
+        return task.batch_sums(outputs, batch)
 
     return jax.jit(sums)
 

@@ -10,18 +10,20 @@ The loop (`trainers.bert.loop`) sees only this interface:
 `remove_partial_saves`.
 """
 
+import functools
+
 import numpy as np
 import tensorflow as tf
 
 from lamb_tf import LayerwiseOptimizer, tf_dispatch
-from trainers.bert import flops
+from trainers.bert import flops, tasks
 from trainers.bert import model as model_lib
 from trainers.bert.checkpoint import state_bytes
 from trainers.bert.data import inputs
 from trainers.bert.errors import ConfigError
 from trainers.bert.tf_engine import checkpoints, strategies
 from trainers.bert.tf_engine.loss_scale import DynamicLossScale, NoLossScale
-from trainers.bert.tf_engine.steps import Steps
+from trainers.bert.tf_engine.steps import Steps, split_among_replicas
 
 
 def input_pipelines(strategy, pipelines, plans):
@@ -42,6 +44,7 @@ class TFEngine:
     precision: "float32", "mixed_bfloat16" or "mixed_float16".
     model_dir: where checkpoints go.
     keep_checkpoints, clip_norm, jit_compile, input_pipelines: `train`'s.
+    task: what the model computes (`tasks`; default pretraining).
     """
 
     def __init__(
@@ -56,8 +59,10 @@ class TFEngine:
         clip_norm=None,
         jit_compile=True,
         input_pipelines=None,
+        task=tasks.PRETRAINING,
     ):
         self.strategy = strategy
+        self.task = task
         # TensorFlow's TPU build cannot XLA-compile for the CPU.
         self.xla_off = jit_compile and not tf_dispatch.xla_compiles_under(strategy)
         self._clip_norm, self._jit_compile = clip_norm, jit_compile and not self.xla_off
@@ -71,7 +76,7 @@ class TFEngine:
         self.platform = strategies.platform(strategy)  # "tpu", "gpu" or "cpu"
         self.description = f"{strategy.num_replicas_in_sync} replica(s) ({type(strategy).__name__})"
         with model_lib.dtype_policy(precision), strategy.scope():
-            self.model = model_lib.build_pretraining_model(config)
+            self.model = task.build(config)
             self._global_step = _counter("step")
             self._phase_index = _counter("phase")
             self.optimizer = optimizer(learning_rate=lambda: schedule(self._global_step))
@@ -143,6 +148,7 @@ class TFEngine:
             self._loss_scale,
             self._jit_compile,
             split_batch=not self._tpu,
+            task=self.task,
         )
 
     def train(self, n):
@@ -160,6 +166,62 @@ class TFEngine:
         iterator = self._input(plan, files.eval, files.names, 0, False, micro=True)
         with inputs.read_errors_named(files.eval):
             return self._steps.evaluate(iterator, tf.constant(n, tf.int64)).numpy()
+
+    def predict(self, plan, files):
+        """The task's `outputs` for every record of `files` (each with an
+        `index` feature), as host arrays in index order. Every worker reads
+        all records in global batches of `micro_batch` per replica (the last
+        one padded, index -1) and runs its slice; the outputs are gathered
+        from all replicas."""
+        replicas = self.strategy.num_replicas_in_sync
+        global_batch = plan.micro_batch * replicas
+        parse = self.task.parser(plan.phase, None)
+        dataset = tf.data.TFRecordDataset(files).batch(global_batch).map(parse)
+        dataset = dataset.map(lambda batch: _padded(batch, global_batch))
+        if self._tpu:
+
+            def per_pipeline(context):
+                part = context.input_pipeline_id, context.num_input_pipelines
+                mine = dataset.map(lambda b: _slice(b, *part)).unbatch()
+                return mine.batch(plan.micro_batch, drop_remainder=True)
+
+            batches = self.strategy.distribute_datasets_from_function(per_pipeline)
+            distribute = lambda batch: batch  # noqa: E731 (per replica already)
+        else:
+            local = strategies.local_replicas(self.strategy)
+            resolver = getattr(self.strategy, "cluster_resolver", None)
+            worker = resolver.task_id if replicas > local and resolver else 0
+            batches = dataset.map(lambda b: _slice(b, worker, replicas // local))
+            distribute = functools.partial(split_among_replicas, self.strategy)
+        names = ("index", *self.task.outputs)
+
+        @functools.partial(tf.function, jit_compile=self._jit_compile)
+        def forward(batch):
+            outputs = self.model({n: batch[n] for n in self.task.inputs}, training=False)
+            return {"index": batch["index"], **{n: outputs[n] for n in self.task.outputs}}
+
+        def replica(batch):
+            # A plain function calling the XLA one: traced on each replica's
+            # device (strategy.run given the XLA function runs it on one).
+            # Every replica's outputs reach every replica, tensor by tensor
+            # (`strategy.gather` of a dict returned one replica's).
+            context = tf.distribute.get_replica_context()
+            return {n: context.all_gather(t, axis=0) for n, t in forward(batch).items()}
+
+        @tf.function
+        def run(batch):
+            # Split inside the function: each slice on its replica's device.
+            outputs = self.strategy.run(replica, args=(distribute(batch),))
+            return {n: self.strategy.experimental_local_results(v)[0] for n, v in outputs.items()}
+
+        gathered = {n: [] for n in names}
+        for batch in batches:
+            for name, value in run(batch).items():
+                gathered[name].append(value.numpy())
+        joined = {n: np.concatenate(v) for n, v in gathered.items()}
+        keep = joined["index"] >= 0
+        order = np.argsort(joined["index"][keep], kind="stable")
+        return {n: v[keep][order] for n, v in joined.items()}
 
     def trust_ratios(self):
         """The last step's trust ratios of the adapted variables, or None."""
@@ -197,7 +259,13 @@ class TFEngine:
         local replicas. On TPU: a distributed iterator of per-replica
         batches."""
         batch = plan.micro_batch if micro else plan.per_replica_batch
-        options = dict(seed=seed, shuffle=shuffle, remasker=remasker, skip_batches=skip)
+        options = dict(
+            seed=seed,
+            shuffle=shuffle,
+            remasker=remasker,
+            skip_batches=skip,
+            parse=self.task.parser(plan.phase, names),
+        )
         strategy = self.strategy
         if self._tpu:
             return iter(
@@ -232,3 +300,20 @@ def _counter(name):
         name=name,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
     )
+
+
+def _padded(batch, size):
+    """A final, smaller batch padded to `size` rows (index -1: dropped)."""
+    missing = size - tf.shape(batch["index"])[0]
+
+    def pad(name, t):
+        padding = [[0, missing]] + [[0, 0]] * (len(t.shape) - 1)
+        t = tf.pad(t, padding, constant_values=-1 if name == "index" else 0)
+        return tf.ensure_shape(t, [size, *t.shape[1:]])
+
+    return {name: pad(name, t) for name, t in batch.items()}
+
+
+def _slice(batch, part, parts):
+    """Part `part` of `parts` equal slices of every feature of `batch`."""
+    return {n: tf.split(t, parts)[part] for n, t in batch.items()}

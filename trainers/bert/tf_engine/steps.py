@@ -2,10 +2,11 @@
 
 One call of the train step is one optimizer update of the global batch:
 
-1. each replica sums the masked-LM weights and sequences of its part of the
-   batch; one small all-reduce gives the global totals, so every micro-batch
-   loss is normalised by the whole batch (k accumulated micro-batches then
-   give exactly the gradient of one batch k times the size);
+1. each replica sums the task's normalisers (pretraining: masked-LM weights
+   and sequences) of its part of the batch; one small all-reduce gives the
+   global totals, so every micro-batch loss is normalised by the whole batch
+   (k accumulated micro-batches then give exactly the gradient of one batch
+   k times the size);
 2. each replica accumulates the gradients of its k micro-batches (one
    XLA-compiled loop);
 3. one all-reduce sums gradients and metric sums over the replicas;
@@ -24,7 +25,7 @@ One call of the train step is one optimizer update of the global batch:
 import tensorflow as tf
 
 from lamb_tf import LayerwiseOptimizer
-from trainers.bert import model as model_lib
+from trainers.bert import tasks
 from trainers.bert.tf_engine import strategies
 from trainers.bert.tf_engine.loss_scale import NoLossScale
 
@@ -38,6 +39,7 @@ class Steps:
 
     Args:
         model, optimizer: built under `strategy.scope()`.
+        task: what the model computes (`tasks`: inputs, sums, loss).
         step: the global update counter (an int64 variable); advanced by
             each update that is applied.
         accumulation_steps: micro-batches per replica per update.
@@ -62,8 +64,10 @@ class Steps:
         loss_scale=None,
         jit_compile=True,
         split_batch=True,
+        task=tasks.PRETRAINING,
     ):
         self.model = model
+        self.task = task
         self.optimizer = optimizer
         self.strategy = strategy
         self.step = step
@@ -82,7 +86,7 @@ class Steps:
         """Returns (metric sums over applied steps, last gradient norm,
         number of skipped non-finite steps, how many of the last steps were
         non-finite in a row)."""
-        sums = tf.zeros([len(model_lib.SUMS)])
+        sums = tf.zeros([len(self.task.sums)])
         norm = tf.constant(0.0)
         skipped = tf.constant(0, tf.int64)
         trailing = tf.constant(0, tf.int64)
@@ -97,13 +101,7 @@ class Steps:
 
     def _replica_step(self, batch):
         context = tf.distribute.get_replica_context()
-        local_totals = tf.stack(
-            [
-                tf.reduce_sum(tf.cast(batch["masked_lm_weights"], tf.float32)),
-                tf.cast(tf.shape(batch["next_sentence_labels"])[0], tf.float32),
-            ]
-        )
-        totals = tf.maximum(context.all_reduce(SUM, local_totals), [1e-6, 1.0])
+        totals = context.all_reduce(SUM, self.task.totals(batch))
         grads, sums = self._gradients(batch, totals, self.loss_scale.scale)
         reduced = context.all_reduce(SUM, [*grads, sums])
         grads, sums = reduced[:-1], reduced[-1]
@@ -128,10 +126,9 @@ class Steps:
 
         def one(micro):
             with tf.GradientTape() as tape:
-                outputs = self.model({n: micro[n] for n in model_lib.INPUTS}, training=True)
-                sums = tf.stack(model_lib.pretraining_sums(outputs, micro))
-                loss = sums[0] / totals[0] + sums[3] / totals[1]
-                scaled = loss * scale
+                outputs = self.model({n: micro[n] for n in self.task.inputs}, training=True)
+                sums = self.task.batch_sums(outputs, micro)
+                scaled = self.task.loss(sums, totals) * scale
             grads = tape.gradient(scaled, variables)
             grads = [
                 tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
@@ -149,7 +146,7 @@ class Steps:
 
         zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
         _, grads, sums = tf.while_loop(
-            lambda i, *_: i < k, body, (0, zeros, tf.zeros([len(model_lib.SUMS)]))
+            lambda i, *_: i < k, body, (0, zeros, tf.zeros([len(self.task.sums)]))
         )
         return grads, sums
 
@@ -176,7 +173,7 @@ class Steps:
     # ------------------------------------------------------------ evaluation
 
     def _eval_loop(self, iterator, num_steps):
-        sums = tf.zeros([len(model_lib.SUMS)])
+        sums = tf.zeros([len(self.task.sums)])
         for _ in tf.range(num_steps):
             batch = self._next(iterator)
             sums += self._local(self.strategy.run(self._eval_replica, args=(batch,)))
@@ -187,23 +184,26 @@ class Steps:
         return tf.distribute.get_replica_context().all_reduce(SUM, sums)
 
     def _forward_sums(self, batch):
-        outputs = self.model({n: batch[n] for n in model_lib.INPUTS}, training=False)
-        return tf.stack(model_lib.pretraining_sums(outputs, batch))
+        outputs = self.model({n: batch[n] for n in self.task.inputs}, training=False)
+        return self.task.batch_sums(outputs, batch)
 
     def _next(self, iterator):
         batch = next(iterator)
-        if not self.split_batch:
-            return batch
-        local = strategies.local_replicas(self.strategy)
-
-        def replica_slice(context):
-            index = context.replica_id_in_sync_group % local
-            return tf.nest.map_structure(lambda t: tf.split(t, local)[index], batch)
-
-        return self.strategy.experimental_distribute_values_from_function(replica_slice)
+        return split_among_replicas(self.strategy, batch) if self.split_batch else batch
 
     def _local(self, values):
         """A value every replica holds identically (after all-reduce)."""
         return tf.nest.map_structure(
             lambda v: self.strategy.experimental_local_results(v)[0], values
         )
+
+
+def split_among_replicas(strategy, batch):
+    """A worker's batch -> per-replica values, each local replica its slice."""
+    local = strategies.local_replicas(strategy)
+
+    def replica_slice(context):
+        index = context.replica_id_in_sync_group % local
+        return tf.nest.map_structure(lambda t: tf.split(t, local)[index], batch)
+
+    return strategy.experimental_distribute_values_from_function(replica_slice)

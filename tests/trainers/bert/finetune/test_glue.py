@@ -1,0 +1,115 @@
+"""GLUE's readers on files in GLUE's layout, their errors, and the
+submission format."""
+
+import numpy as np
+import pytest
+
+from trainers.bert.errors import ConfigError, DataError
+from trainers.bert.finetune import glue
+
+# A row of each task's train/dev file and test file, as GLUE ships them.
+FILES = {
+    "cola": (None, ["gj04\t1\t\tThe sailors rode the breeze clear of the rocks.",
+                    "gj04\t0\t*\tThe more books I ask to whom he will give."],
+             "index\tsentence", ["0\tBill whistled past the house."]),
+    "sst2": ("sentence\tlabel", ["a gorgeous film \t1", "dull \t0"],
+             "index\tsentence", ["0\tit 's a charming journey ."]),
+    "mrpc": ("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String",
+             ["1\t702876\t702977\tHe said so .\tHe said that .", "0\t1\t2\tA cat .\tA dog ."],
+             "index\t#1 ID\t#2 ID\t#1 String\t#2 String", ["0\t1\t2\tOne .\tTwo ."]),
+    "stsb": ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\t"
+             "sentence2\tscore",
+             ["0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane.\tA jet.\t5.000",
+              "1\tmain-captions\tMSRvid\t2012test\t0004\tnone\tnone\tA man.\tA cat.\t0.500"],
+             "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2",
+             ["0\tmain-captions\tMSRvid\t2012test\t0024\tnone\tnone\tA girl.\tA boy."]),
+    "qqp": ("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate",
+            ['1\t1\t2\tHow do "I" learn?\tHow can I learn?\t1', "2\t3\t4\tWhy?\tWhen?\t0"],
+            "id\tquestion1\tquestion2", ["0\tWhat is it?\tWhat's that?"]),
+    "mnli": ("index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\t"
+             "label1\tgold_label",
+             ["0\t1\t1n\tgov\t(\t(\t(\t(\tIt rains.\tIt is wet.\tentailment\tentailment",
+              "1\t2\t2c\tgov\t(\t(\t(\t(\tIt rains.\tIt is dry.\tcontradiction\tcontradiction"],
+             "index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2",
+             ["0\t1\t1\tgov\t(\t(\t(\t(\tA.\tB."]),
+    "qnli": ("index\tquestion\tsentence\tlabel",
+             ["0\tWho?\tHe did.\tentailment", "1\tWhen?\tA cat.\tnot_entailment"],
+             "index\tquestion\tsentence", ["0\tWhy?\tBecause."]),
+    "rte": ("index\tsentence1\tsentence2\tlabel",
+            ["0\tA b.\tA.\tentailment", "1\tA.\tC.\tnot_entailment"],
+            "index\tsentence1\tsentence2", ["0\tX.\tY."]),
+    "wnli": ("index\tsentence1\tsentence2\tlabel", ["0\tI saw it.\tIt saw.\t0", "1\tA.\tB.\t1"],
+             "index\tsentence1\tsentence2", ["0\tP.\tQ."]),
+}  # fmt: skip
+
+
+# The labels of the two rows, where not ["1", "0"].
+LABELS = {
+    "mnli": ["entailment", "contradiction"],
+    "qnli": ["entailment", "not_entailment"],
+    "rte": ["entailment", "not_entailment"],
+    "wnli": ["0", "1"],
+}
+
+
+def _folder(tmp_path, name):
+    header, rows, test_header, test_rows = FILES[name]
+    task = glue.task(name)
+    folder = tmp_path / task.folder
+    folder.mkdir()
+    lines = ([header] if header else []) + rows
+    for file in ("train.tsv", *task.dev):
+        (folder / file).write_text("\n".join(lines) + "\n")
+    for file in task.test:
+        (folder / file).write_text("\n".join([test_header, *test_rows]) + "\n")
+    return task, folder
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_each_reader(tmp_path, name):
+    task, folder = _folder(tmp_path, name)
+    train = glue.read(task, str(folder / "train.tsv"))
+    assert len(train) == 2 and all(len(e.texts) == len(task.texts) for e in train)
+    if task.is_regression:
+        assert [e.label for e in train] == [5.0, 0.5]
+    else:
+        assert [task.labels[e.label] for e in train] == LABELS.get(name, ["1", "0"])
+    test = glue.read(task, str(folder / task.test[0]), labelled=False)
+    assert test[0].guid == "0" and test[0].label is None
+
+
+def test_texts_are_read_without_quoting(tmp_path):
+    task, folder = _folder(tmp_path, "qqp")
+    assert glue.read(task, str(folder / "train.tsv"))[0].texts[0] == 'How do "I" learn?'
+
+
+def test_missing_columns_and_unknown_labels_name_file_and_line(tmp_path):
+    task, folder = _folder(tmp_path, "rte")
+    path = folder / "train.tsv"
+    path.write_text("index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\n1\tA.\tB.\n")
+    with pytest.raises(DataError, match=r"train.tsv:3: 3 column\(s\), RTE needs at least 4"):
+        glue.read(task, str(path))
+    path.write_text("index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tneutral\n")
+    with pytest.raises(DataError, match=r"train.tsv:2: label 'neutral' is not one of RTE's"):
+        glue.read(task, str(path))
+    with pytest.raises(DataError, match="no such file"):
+        glue.read(task, str(folder / "absent.tsv"))
+    with pytest.raises(ConfigError, match="choose one of"):
+        glue.task("squad2")
+
+
+def test_scores_and_submission(tmp_path):
+    task = glue.task("mrpc")
+    logits = np.array([[0.0, 1.0], [2.0, 0.0], [0.0, 3.0]])
+    assert glue.score(task, [1, 0, 0], logits) == {
+        "f1": pytest.approx(2 / 3),
+        "accuracy": pytest.approx(2 / 3),
+    }
+    examples = [glue.Example(str(i), ("a",)) for i in range(3)]
+    path = glue.write_submission(task, str(tmp_path / "MRPC.tsv"), examples, logits)
+    assert open(path).read() == "index\tprediction\n0\t1\n1\t0\n2\t1\n"
+    stsb = glue.task("stsb")
+    path = glue.write_submission(
+        stsb, str(tmp_path / "STS-B.tsv"), examples, [[4.25], [1.0], [0.5]]
+    )
+    assert open(path).read().splitlines()[1] == "0\t4.250"

@@ -1,0 +1,166 @@
+"""A fine-tuning task's data, made model-ready: the training features, and
+the sets to evaluate or predict (each scoring the model's outputs and
+writing its prediction files).
+
+    squad          SQuAD v1.1 or v2.0 (by the file): `train_file`, `predict_file`
+    cola ... wnli  GLUE, from the task's folder (`data_dir`)
+    pydoc_topics   the built-in task: which of CPython's help topics a passage
+                   of two sentences comes from (`topics`)
+
+A feature is (token ids, segment ids, labels); `records` writes them.
+"""
+
+import dataclasses
+import os
+
+from trainers.bert import squad_eval
+from trainers.bert.errors import ConfigError
+from trainers.bert.finetune import glue, heads, spans, squad, topics
+
+
+@dataclasses.dataclass
+class Split:
+    """A set the fine-tuned model predicts: `score(outputs)` -> figures
+    (None for unlabelled test sets); `write(outputs, folder)` -> paths."""
+
+    name: str
+    features: list
+    score: object
+    write: object
+
+
+@dataclasses.dataclass
+class TaskData:
+    head: object  # a `heads` task, before the encoder's weights are known
+    train: list  # features
+    splits: list  # of `Split`
+    sources: list  # the files the data is made from (they identify the run)
+    notes: list  # what a user should know about the data (counted problems)
+
+
+TASKS = ("squad", "pydoc_topics", *glue.TASKS)
+
+
+def load(task, tokenizer, max_seq_length, data_dir=None, train_file=None, predict_file=None,
+         doc_stride=128, max_query_length=64, n_best_size=20, max_answer_length=30,
+         null_score_threshold=0.0):  # fmt: skip
+    """The data of `task` (see the module docstring), checked."""
+    if task == "squad":
+        if not train_file or not predict_file:
+            raise ConfigError("finetune.task='squad' needs train_file and predict_file")
+        options = dict(n_best_size=n_best_size, max_answer_length=max_answer_length,
+                       null_score_threshold=null_score_threshold)  # fmt: skip
+        windows = (max_seq_length, doc_stride, max_query_length)
+        return _squad(tokenizer, train_file, predict_file, windows, options)
+    if task == "pydoc_topics":
+        return _classification(topics.task(), topics.examples(), tokenizer, max_seq_length,
+                               ["builtin:pydoc_topics"])  # fmt: skip
+    if task in glue.TASKS:
+        if not data_dir:
+            raise ConfigError(f"finetune.task={task!r} needs data_dir (its GLUE folder)")
+        definition = glue.task(task)
+        return _classification(definition, _glue_files(definition, data_dir), tokenizer,
+                               max_seq_length, [data_dir])  # fmt: skip
+    raise ConfigError(f"finetune.task={task!r}: choose one of {', '.join(TASKS)}")
+
+
+def _glue_files(task, data_dir):
+    """(train, [(name, examples, labelled)])."""
+    read = lambda name, labelled=True: glue.read(task, os.path.join(data_dir, name), labelled)  # noqa: E731
+    splits = [(name[:-4], read(name), True) for name in task.dev]
+    splits += [(name[:-4], read(name, False), False) for name in task.test]
+    return read("train.tsv"), splits
+
+
+# ----------------------------------------------------------- classification
+
+
+def _classification(task, files, tokenizer, max_seq_length, sources):
+    train, sets = files
+    head = heads.Classification(None if task.is_regression else len(task.labels))
+    encode = lambda examples: pair_features(examples, tokenizer, max_seq_length)  # noqa: E731
+    splits = []
+    submissions = iter(task.submission_files())
+    for name, examples, labelled in sets:
+        score = _scorer(task, [e.label for e in examples]) if labelled else None
+        file = None if labelled else next(submissions)
+        write = _submission_writer(task, examples, file) if file else _no_files
+        splits.append(Split(name, encode(examples), score, write))
+    return TaskData(head, encode(train), splits, sources, [])
+
+
+def _scorer(task, labels):
+    return lambda outputs: glue.score(task, labels, outputs["logits"])
+
+
+def _submission_writer(task, examples, file):
+    def write(outputs, folder):
+        return [glue.write_submission(task, os.path.join(folder, file), examples,
+                                      outputs["logits"])]  # fmt: skip
+
+    return write
+
+
+def _no_files(outputs, folder):
+    return []
+
+
+def pair_features(examples, tokenizer, max_seq_length):
+    """[CLS] a [SEP] (b [SEP]): the longer text loses tokens first until the
+    pair fits."""
+    firsts = tokenizer.encode_batch(e.texts[0] for e in examples)
+    seconds = tokenizer.encode_batch(e.texts[1] if len(e.texts) > 1 else "" for e in examples)
+    features = []
+    for example, a, b in zip(examples, firsts, seconds):
+        room = max_seq_length - (3 if len(example.texts) > 1 else 2)
+        a, b = list(a), list(b)
+        while len(a) + len(b) > room:
+            (a if len(a) >= len(b) else b).pop()
+        token_ids = [tokenizer.cls_id, *a, tokenizer.sep_id]
+        segment_ids = [0] * len(token_ids)
+        if len(example.texts) > 1:
+            token_ids += [*b, tokenizer.sep_id]
+            segment_ids += [1] * (len(b) + 1)
+        labels = {} if example.label is None else {"label": example.label}
+        features.append((token_ids, segment_ids, labels))
+    return features
+
+
+# -------------------------------------------------------------------- SQuAD
+
+
+def _squad(tokenizer, train_file, predict_file, windows, options):
+    train = squad.read(train_file)
+    dev = squad.read(predict_file)
+    notes = []
+    if train.misplaced:
+        notes.append(
+            f"{train_file}: {len(train.misplaced)} question(s) whose answer_start does not "
+            f"point at the answer's text (left out of training), e.g. {train.misplaced[0]!r}"
+        )
+    train_features = squad.features(train.examples, tokenizer, *windows, training=True)
+    dev_features = squad.features(dev.examples, tokenizer, *windows, training=False)
+
+    def as_records(features):
+        return [
+            (f.token_ids, f.segment_ids,
+             {"start_positions": f.start_position, "end_positions": f.end_position})
+            for f in features
+        ]  # fmt: skip
+
+    def decode(outputs):
+        return spans.decode(dev.examples, dev_features, outputs["start_logits"],
+                            outputs["end_logits"], is_v2=dev.is_v2, **options)  # fmt: skip
+
+    def score(outputs):
+        predictions, null_odds, _ = decode(outputs)
+        figures, _ = squad_eval.evaluate(dev.raw, predictions, null_odds or None,
+                                         options["null_score_threshold"])  # fmt: skip
+        return figures
+
+    def write(outputs, folder):
+        return list(spans.write(folder, *decode(outputs)).values())
+
+    split = Split("dev", as_records(dev_features), score, write)
+    return TaskData(heads.Span(), as_records(train_features), [split], [train_file, predict_file],
+                    notes)  # fmt: skip

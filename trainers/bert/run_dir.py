@@ -1,0 +1,58 @@
+"""The files of a run's `model_dir` that every program writes, and the
+checks before it writes any."""
+
+import os
+import shutil
+
+import tensorflow as tf
+
+from trainers.bert.errors import ConfigError
+
+
+def check_optimizer(setting, optimizer):
+    """The optimizer's arguments (from gin: `lamb_tf.LAMB.weight_decay = ...`)
+    are checked when it is made: make one now, before any compute."""
+    try:
+        optimizer(learning_rate=1e-3)
+    except (ValueError, TypeError) as error:
+        raise ConfigError(f"{setting}: {error}") from None
+
+
+def write_text(model_dir, name, text):
+    with tf.io.gfile.GFile(os.path.join(model_dir, name), "w") as f:
+        f.write(text)
+
+
+def write_atomically(path, text):
+    """`text` to `path` (also on gs://) through a temporary name: a reader
+    never finds it half written."""
+    tf.io.gfile.makedirs(os.path.dirname(path) or ".")
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+    return path
+
+
+def check_writable(model_dir):
+    try:
+        tf.io.gfile.makedirs(model_dir)
+        probe = os.path.join(model_dir, f".write_test_{os.getpid()}")  # one per worker
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("ok")
+        tf.io.gfile.remove(probe)
+    except (OSError, tf.errors.OpError) as error:
+        message = getattr(error, "strerror", None) or getattr(error, "message", str(error))
+        raise ConfigError(f"model_dir {model_dir!r} is not writable: {message}") from None
+
+
+def check_disk(model_dir, needed):
+    """Room for one more checkpoint (local folders; object stores skip)."""
+    if "://" in model_dir:
+        return
+    free = shutil.disk_usage(model_dir).free
+    if free < needed:
+        raise ConfigError(
+            f"model_dir {model_dir!r}: {free / 1e6:.1f} MB free on its disk, one checkpoint "
+            f"needs {needed / 1e6:.1f} MB"
+        )
