@@ -5,15 +5,12 @@ after a preemption, and refusals before compute."""
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from tests.scripts import ROOT, SignalOnFirstProgress, run_process
+from tests.scripts import SignalOnFirstProgress, run_process
 from trainers.bert import export, squad_eval
 from trainers.bert import model as model_lib
 from trainers.bert.data import builtin, corpus
