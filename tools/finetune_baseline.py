@@ -26,11 +26,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def finetune(encoder, gin_file, model_dir, seed, random_init, extra):
     command = [
-        sys.executable, "-m", "trainers.bert.finetune.main", f"--gin_file={gin_file}",
-        f"--encoder={encoder}", f"--model_dir={model_dir}",
-        f"--gin_param=finetune.seed = {seed}", "--gin_param=finetune.tensorboard = False",
-        *extra, *(["--random_init"] if random_init else []),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "trainers.bert.finetune.main",
+        f"--gin_file={gin_file}",
+        f"--encoder={encoder}",
+        f"--model_dir={model_dir}",
+        f"--gin_param=finetune.seed = {seed}",
+        "--gin_param=finetune.tensorboard = False",
+        *extra,
+        *(["--random_init"] if random_init else []),
+    ]
     start = time.perf_counter()
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode:
@@ -61,15 +67,23 @@ def main(argv=None):
     for seed in range(args.seeds):
         for init in scores:
             model_dir = os.path.join(output, f"{init}-seed{seed}")
-            results, seconds = finetune(args.encoder, args.gin_file, model_dir, seed,
-                                        init == "random", extra)  # fmt: skip
+            results, seconds = finetune(
+                args.encoder, args.gin_file, model_dir, seed, init == "random", extra
+            )
             split = next(k for k in results if k != "step")
             metric = metric or next(iter(results[split]))
             scores[init].append(results[split][metric])
-            print(f"{init:10s} seed {seed}: {split} {metric} {results[split][metric]:.4f}  "
-                  f"({seconds:.0f} s)", flush=True)  # fmt: skip
-    summary = {"encoder": args.encoder, "gin_file": args.gin_file, "metric": metric,
-               "scores": scores}  # fmt: skip
+            print(
+                f"{init:10s} seed {seed}: {split} {metric} {results[split][metric]:.4f}  "
+                f"({seconds:.0f} s)",
+                flush=True,
+            )
+    summary = {
+        "encoder": args.encoder,
+        "gin_file": args.gin_file,
+        "metric": metric,
+        "scores": scores,
+    }
     print(f"\n| encoder | {metric} (mean +- sd over {args.seeds} seeds) |\n|---|---|")
     for init, values in scores.items():
         sd = statistics.stdev(values) if len(values) > 1 else 0.0

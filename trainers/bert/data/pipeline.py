@@ -177,8 +177,9 @@ def make_dataset(
     `remask.Remasker` draws new masked-LM targets for every batch. `parse`
     replaces the pretraining schema's parser (another task's records)."""
     parse = parse or pretraining_parser(seq_length, max_predictions, names)
-    dataset = records_dataset(files, parse, batch_size, seed=seed, skip_batches=skip_batches,
-                              **kwargs)  # fmt: skip
+    dataset = records_dataset(
+        files, parse, batch_size, seed=seed, skip_batches=skip_batches, **kwargs
+    )
     if remasker is not None:
         dataset = dataset.enumerate(start=skip_batches).map(
             lambda index, batch: remasker(batch, tf.stack([tf.cast(seed, tf.int64), index])),

@@ -41,26 +41,41 @@ class TaskData:
 TASKS = ("squad", "pydoc_topics", *glue.TASKS)
 
 
-def load(task, tokenizer, max_seq_length, data_dir=None, train_file=None, predict_file=None,
-         doc_stride=128, max_query_length=64, n_best_size=20, max_answer_length=30,
-         null_score_threshold=0.0):  # fmt: skip
+def load(
+    task,
+    tokenizer,
+    max_seq_length,
+    data_dir=None,
+    train_file=None,
+    predict_file=None,
+    doc_stride=128,
+    max_query_length=64,
+    n_best_size=20,
+    max_answer_length=30,
+    null_score_threshold=0.0,
+):
     """The data of `task` (see the module docstring), checked."""
     if task == "squad":
         if not train_file or not predict_file:
             raise ConfigError("finetune.task='squad' needs train_file and predict_file")
-        options = dict(n_best_size=n_best_size, max_answer_length=max_answer_length,
-                       null_score_threshold=null_score_threshold)  # fmt: skip
+        options = dict(
+            n_best_size=n_best_size,
+            max_answer_length=max_answer_length,
+            null_score_threshold=null_score_threshold,
+        )
         windows = (max_seq_length, doc_stride, max_query_length)
         return _squad(tokenizer, train_file, predict_file, windows, options)
     if task == "pydoc_topics":
-        return _classification(topics.task(), topics.examples(), tokenizer, max_seq_length,
-                               ["builtin:pydoc_topics"])  # fmt: skip
+        return _classification(
+            topics.task(), topics.examples(), tokenizer, max_seq_length, ["builtin:pydoc_topics"]
+        )
     if task in glue.TASKS:
         if not data_dir:
             raise ConfigError(f"finetune.task={task!r} needs data_dir (its GLUE folder)")
         definition = glue.task(task)
-        return _classification(definition, _glue_files(definition, data_dir), tokenizer,
-                               max_seq_length, [data_dir])  # fmt: skip
+        return _classification(
+            definition, _glue_files(definition, data_dir), tokenizer, max_seq_length, [data_dir]
+        )
     raise ConfigError(f"finetune.task={task!r}: choose one of {', '.join(TASKS)}")
 
 
@@ -95,8 +110,9 @@ def _scorer(task, labels):
 
 def _submission_writer(task, examples, file):
     def write(outputs, folder):
-        return [glue.write_submission(task, os.path.join(folder, file), examples,
-                                      outputs["logits"])]  # fmt: skip
+        return [
+            glue.write_submission(task, os.path.join(folder, file), examples, outputs["logits"])
+        ]
 
     return write
 
@@ -143,24 +159,35 @@ def _squad(tokenizer, train_file, predict_file, windows, options):
 
     def as_records(features):
         return [
-            (f.token_ids, f.segment_ids,
-             {"start_positions": f.start_position, "end_positions": f.end_position})
+            (
+                f.token_ids,
+                f.segment_ids,
+                {"start_positions": f.start_position, "end_positions": f.end_position},
+            )
             for f in features
-        ]  # fmt: skip
+        ]
 
     def decode(outputs):
-        return spans.decode(dev.examples, dev_features, outputs["start_logits"],
-                            outputs["end_logits"], is_v2=dev.is_v2, **options)  # fmt: skip
+        return spans.decode(
+            dev.examples,
+            dev_features,
+            outputs["start_logits"],
+            outputs["end_logits"],
+            is_v2=dev.is_v2,
+            **options,
+        )
 
     def score(outputs):
         predictions, null_odds, _ = decode(outputs)
-        figures, _ = squad_eval.evaluate(dev.raw, predictions, null_odds or None,
-                                         options["null_score_threshold"])  # fmt: skip
+        figures, _ = squad_eval.evaluate(
+            dev.raw, predictions, null_odds or None, options["null_score_threshold"]
+        )
         return figures
 
     def write(outputs, folder):
         return list(spans.write(folder, *decode(outputs)).values())
 
     split = Split("dev", as_records(dev_features), score, write)
-    return TaskData(heads.Span(), as_records(train_features), [split], [train_file, predict_file],
-                    notes)  # fmt: skip
+    return TaskData(
+        heads.Span(), as_records(train_features), [split], [train_file, predict_file], notes
+    )

@@ -89,8 +89,10 @@ def read(task, path, labelled=True):
     """The examples of one TSV file of `task`; `labelled=False` for test
     files (no label column; the guid is the row's index for submission)."""
     if not os.path.exists(path):
-        raise DataError(f"{path}: no such file (GLUE's {task.folder} folder holds "
-                        f"{', '.join(('train.tsv',) + task.dev + task.test)})")  # fmt: skip
+        raise DataError(
+            f"{path}: no such file (GLUE's {task.folder} folder holds "
+            f"{', '.join(('train.tsv',) + task.dev + task.test)})"
+        )
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quotechar=None))
     if not rows:

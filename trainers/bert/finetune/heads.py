@@ -105,8 +105,9 @@ class Classification(_FineTuning):
             correct = ops.zeros_like(losses)
         else:
             losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-            correct = ops.cast(ops.equal(ops.argmax(logits, -1), ops.cast(labels, "int32")),
-                               "float32")  # fmt: skip
+            correct = ops.cast(
+                ops.equal(ops.argmax(logits, -1), ops.cast(labels, "int32")), "float32"
+            )
         return ops.stack(
             [ops.sum(losses), ops.sum(correct), ops.cast(ops.shape(losses)[0], "float32")]
         )

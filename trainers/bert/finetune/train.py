@@ -143,17 +143,24 @@ def finetune(
     engines.check("tf", strategy)
     if precision not in PRECISIONS:
         raise ConfigError(f"finetune.precision={precision!r}: choose one of {PRECISIONS}")
-    for name, value in (("pretrained", pretrained), ("jit_compile", jit_compile),
-                        ("tensorboard", tensorboard)):  # fmt: skip
+    for name, value in (
+        ("pretrained", pretrained),
+        ("jit_compile", jit_compile),
+        ("tensorboard", tensorboard),
+    ):
         settings.boolean(f"finetune.{name}", value)
     epochs = settings.number("finetune.epochs", epochs, above=0.0)
     learning_rate = settings.number("finetune.learning_rate", learning_rate, above=0.0)
     warmup_proportion = settings.number("finetune.warmup_proportion", warmup_proportion, 0.0, 1.0)
     clip_norm = settings.number("finetune.clip_norm", clip_norm, above=0.0, optional=True)
-    for name, value in (("max_seq_length", max_seq_length), ("doc_stride", doc_stride),
-                        ("max_query_length", max_query_length), ("n_best_size", n_best_size),
-                        ("max_answer_length", max_answer_length),
-                        ("keep_checkpoints", keep_checkpoints)):  # fmt: skip
+    for name, value in (
+        ("max_seq_length", max_seq_length),
+        ("doc_stride", doc_stride),
+        ("max_query_length", max_query_length),
+        ("n_best_size", n_best_size),
+        ("max_answer_length", max_answer_length),
+        ("keep_checkpoints", keep_checkpoints),
+    ):
         settings.integer(f"finetune.{name}", value)
     seed = settings.integer("finetune.seed", seed, minimum=0)
     run_dir.check_optimizer("finetune.optimizer", optimizer)
@@ -179,16 +186,30 @@ def finetune(
         )
     folder = records_dir or os.path.join(model_dir, "data")
     data = datasets.load(
-        task, source.tokenizer, max_seq_length, data_dir, train_file, predict_file,
-        doc_stride, max_query_length, n_best_size, max_answer_length, null_score_threshold,
-    )  # fmt: skip
+        task,
+        source.tokenizer,
+        max_seq_length,
+        data_dir,
+        train_file,
+        predict_file,
+        doc_stride,
+        max_query_length,
+        n_best_size,
+        max_answer_length,
+        null_score_threshold,
+    )
     where, replicas = engines.placement("tf", strategy)
 
     # 2. The features as records, and the phase.
     data_key = records.key(
-        task, data.sources, source.tokenizer.vocab_file, source.tokenizer.lowercase,
-        max_seq_length, doc_stride, max_query_length,
-    )  # fmt: skip
+        task,
+        data.sources,
+        source.tokenizer.vocab_file,
+        source.tokenizer.lowercase,
+        max_seq_length,
+        doc_stride,
+        max_query_length,
+    )
     train_path, train_count = _records(folder, f"train-{data_key}", data.train, max_seq_length)
     steps = max(1, math.ceil(epochs * train_count / global_batch_size))
     phase = phases_lib.Phase(
@@ -209,10 +230,20 @@ def finetune(
     keras.utils.set_random_seed(seed)
     schedule = phases_lib.schedule([plan])
     engine = engines.make(
-        "tf", where, [plan], None, config=config, optimizer=optimizer, schedule=schedule,
-        precision=precision, model_dir=model_dir, keep_checkpoints=keep_checkpoints,
-        clip_norm=clip_norm, jit_compile=jit_compile, task=data.head,
-    )  # fmt: skip
+        "tf",
+        where,
+        [plan],
+        None,
+        config=config,
+        optimizer=optimizer,
+        schedule=schedule,
+        precision=precision,
+        model_dir=model_dir,
+        keep_checkpoints=keep_checkpoints,
+        clip_norm=clip_norm,
+        jit_compile=jit_compile,
+        task=data.head,
+    )
     run_dir.check_disk(model_dir, engine.checkpoint_bytes())
     latest = engine.latest()
     task_identity = {
@@ -222,9 +253,14 @@ def finetune(
         "data": data_key,
     }
     run = identity.describe(
-        config, file_sha256(source.tokenizer.vocab_file), [plan], precision, engine.optimizer,
-        "tf", task_identity,
-    )  # fmt: skip
+        config,
+        file_sha256(source.tokenizer.vocab_file),
+        [plan],
+        precision,
+        engine.optimizer,
+        "tf",
+        task_identity,
+    )
     identity.check(model_dir, identity.read(model_dir), run, latest)
     if engine.is_chief:
         identity.write(model_dir, run)
@@ -256,17 +292,24 @@ def finetune(
     with contextlib.closing(progress), PreemptionWatcher() as preemption:
         if not latest or latest.step < plan.last_step:
             loop = Loop(
-                engine, loop_settings, recovery, progress, schedule=schedule, config=config,
-                plans=[plan], peak_flops=None, preemption=preemption,
-                saved_step=latest.step if latest else None, task=data.head,
-            )  # fmt: skip
+                engine,
+                loop_settings,
+                recovery,
+                progress,
+                schedule=schedule,
+                config=config,
+                plans=[plan],
+                peak_flops=None,
+                preemption=preemption,
+                saved_step=latest.step if latest else None,
+                task=data.head,
+            )
             engine.start_phase(plan, PhaseFiles([train_path], None, None), seed, resume=latest)
             summary.update(loop.run_phase(plan, PhaseFiles([train_path], None, None)))
 
         # 5. Predictions and scores.
         if not summary["preempted"]:
-            summary["results"] = _predict(engine, plan, data, folder, data_key, model_dir,
-                                          progress)  # fmt: skip
+            summary["results"] = _predict(engine, plan, data, folder, data_key, model_dir, progress)
     summary.update(step=engine.step, model=engine.model, exit_status=preemption.exit_status)
     return summary
 

@@ -72,8 +72,13 @@ def _squad_json(path, sentences, version="1.1", impossible_every=0):
                 qas.append({"id": qid, "question": "Why?", "answers": [], "is_impossible": True})
                 continue
             question = s.replace(word, "what", 1)
-            qas.append({"id": qid, "question": question,
-                        "answers": [{"text": word, "answer_start": start}]})  # fmt: skip
+            qas.append(
+                {
+                    "id": qid,
+                    "question": question,
+                    "answers": [{"text": word, "answer_start": start}],
+                }
+            )
         paragraphs.append({"context": context, "qas": qas})
     path.write_text(
         json.dumps({"version": version, "data": [{"title": "t", "paragraphs": paragraphs}]})
@@ -120,8 +125,14 @@ def test_squad_preempted_and_resumed_ends_with_the_uninterrupted_weights(
     sentences = _sentences()
     train_file = _squad_json(tmp_path / "train.json", sentences[:32], "v2.0", impossible_every=3)
     dev_file = _squad_json(tmp_path / "dev.json", sentences[32:], "v2.0", impossible_every=3)
-    settings = dict(task="squad", train_file=train_file, predict_file=dev_file, doc_stride=16,
-                    max_query_length=24, epochs=2.0)  # fmt: skip
+    settings = dict(
+        task="squad",
+        train_file=train_file,
+        predict_file=dev_file,
+        doc_stride=16,
+        max_query_length=24,
+        epochs=2.0,
+    )
     uninterrupted = _finetune(tmp_path / "full", encoder, **settings)
     stdout = SignalOnFirstProgress()
     monkeypatch.setattr(sys, "stdout", stdout)
@@ -143,8 +154,16 @@ def test_squad_preempted_and_resumed_ends_with_the_uninterrupted_weights(
     assert (
         set(predictions) == set(null_odds) == set(squad_eval.questions(json.load(open(dev_file))))
     )
-    output = run_process("-m", "trainers.bert.squad_eval", dev_file, str(folder / "predictions.json"),
-                         "--na-prob-file", str(folder / "null_odds.json"), "--na-prob-thresh", "0.0")  # fmt: skip
+    output = run_process(
+        "-m",
+        "trainers.bert.squad_eval",
+        dev_file,
+        str(folder / "predictions.json"),
+        "--na-prob-file",
+        str(folder / "null_odds.json"),
+        "--na-prob-thresh",
+        "0.0",
+    )
     results = json.loads((tmp_path / "full" / "eval_results.json").read_text())["dev"]
     assert json.loads(output) == pytest.approx(results)
     assert {"exact", "f1", "HasAns_f1", "NoAns_f1", "best_f1"} <= set(results)
@@ -155,11 +174,20 @@ def test_tpu_branches_predict_every_feature_in_order(tmp_path, encoder, mrpc_dir
     prediction batches over 2 replicas) against the default strategy."""
     predictions = {}
     for strategy in ("default", "tpu_rehearsal"):
-        run_process("-m", "trainers.bert.finetune.main", f"--encoder={encoder}", "--task=mrpc",
-                    f"--data_dir={mrpc_dir}", f"--model_dir={tmp_path / strategy}",
-                    f"--strategy={strategy}", "--gin_param=finetune.max_seq_length = 64",
-                    "--gin_param=finetune.global_batch_size = 8", "--gin_param=finetune.epochs = 1.0",
-                    "--gin_param=finetune.tensorboard = False", timeout=300)  # fmt: skip
+        run_process(
+            "-m",
+            "trainers.bert.finetune.main",
+            f"--encoder={encoder}",
+            "--task=mrpc",
+            f"--data_dir={mrpc_dir}",
+            f"--model_dir={tmp_path / strategy}",
+            f"--strategy={strategy}",
+            "--gin_param=finetune.max_seq_length = 64",
+            "--gin_param=finetune.global_batch_size = 8",
+            "--gin_param=finetune.epochs = 1.0",
+            "--gin_param=finetune.tensorboard = False",
+            timeout=300,
+        )
         predictions[strategy] = (tmp_path / strategy / "predictions" / "MRPC.tsv").read_text()
     assert predictions["default"] == predictions["tpu_rehearsal"]
 
@@ -173,13 +201,25 @@ def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
     with pytest.raises(
         ConfigError, match=r"is cased \(1 tokens with capitals.*set lowercase=False"
     ):
-        _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir,
-                  vocab_file=str(tmp_path / "cased.txt"))  # fmt: skip
+        _finetune(
+            tmp_path / "a",
+            encoder,
+            task="mrpc",
+            data_dir=mrpc_dir,
+            vocab_file=str(tmp_path / "cased.txt"),
+        )
     with pytest.raises(ConfigError, match="exceeds the encoder's max_sequence_length=64"):
         _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, max_seq_length=128)
     with pytest.raises(ConfigError, match="choose one of squad, pydoc_topics, cola"):
         _finetune(tmp_path / "a", encoder, task="glue")
     assert not (tmp_path / "a").exists()
-    error = run_process("-m", "trainers.bert.finetune.main", f"--encoder={tmp_path}", "--task=mrpc",
-                        f"--data_dir={mrpc_dir}", f"--model_dir={tmp_path / 'b'}", expect_status=2)  # fmt: skip
+    error = run_process(
+        "-m",
+        "trainers.bert.finetune.main",
+        f"--encoder={tmp_path}",
+        "--task=mrpc",
+        f"--data_dir={mrpc_dir}",
+        f"--model_dir={tmp_path / 'b'}",
+        expect_status=2,
+    )
     assert error.count("\n") == 1 and f"encoder {tmp_path}: " in error
