@@ -18,6 +18,8 @@ Interface (`Pretraining` is the reference):
     figures(sums)     means of summed `batch_sums`: "loss" and the rest
     flops_per_sequence(config, phase)
     parser(phase, names)  serialized records -> a batch (in tf.data)
+    rate_factors(model)   each trainable variable's learning-rate factor
+                          (layer-wise decay), or None
 """
 
 from keras import ops
@@ -57,6 +59,9 @@ class Pretraining:
 
     def flops_per_sequence(self, config, phase):
         return flops.training_flops_per_sequence(config, phase.seq_length, phase.max_predictions)
+
+    def rate_factors(self, model):
+        return None
 
     def parser(self, phase, names):
         from trainers.bert.data import pipeline

@@ -14,6 +14,7 @@ from keras import ops
 
 from trainers.bert import flops
 from trainers.bert import model as model_lib
+from trainers.bert.finetune import layer_decay
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 
@@ -25,6 +26,7 @@ class _FineTuning:
 
     def __init__(self, weights=None):
         self.weights = weights  # the encoder's weights file; None: random
+        self.layer_decay = None  # layer-wise learning-rate decay; None: off
 
     def _backbone(self, config):
         backbone = model_lib.build_backbone(config)
@@ -34,6 +36,12 @@ class _FineTuning:
 
     def _inputs(self):
         return {n: keras.Input((None,), dtype="int32", name=n) for n in ENCODER_INPUTS}
+
+    def rate_factors(self, model):
+        if self.layer_decay is None:
+            return None
+        backbone = model.get_layer("bert_backbone")
+        return layer_decay.factors(model.trainable_variables, backbone.num_layers, self.layer_decay)
 
     def totals(self, batch):
         return ops.stack([ops.cast(ops.shape(batch["padding_mask"])[0], "float32")])

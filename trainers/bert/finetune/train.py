@@ -87,6 +87,7 @@ def finetune(
     learning_rate=5e-5,
     warmup_proportion=0.1,
     optimizer=adamw,
+    layer_decay=None,
     clip_norm=1.0,
     precision="float32",
     jit_compile=True,
@@ -131,6 +132,8 @@ def finetune(
             linear decay to 0.
         optimizer: called as `optimizer(learning_rate=...)`: `adamw` (the
             BERT recipe) or `lamb_tf.LAMB`.
+        layer_decay: layer-wise learning-rate decay (`layer_decay`), e.g.
+            0.9 for BERT-base; None: one rate for every variable.
         clip_norm, precision, jit_compile, steps_per_loop, checkpoint_every,
             keep_checkpoints, max_non_finite_steps, seed, tensorboard: as
             the pretraining trainer's (`trainers.bert.train.train`).
@@ -153,6 +156,9 @@ def finetune(
     learning_rate = settings.number("finetune.learning_rate", learning_rate, above=0.0)
     warmup_proportion = settings.number("finetune.warmup_proportion", warmup_proportion, 0.0, 1.0)
     clip_norm = settings.number("finetune.clip_norm", clip_norm, above=0.0, optional=True)
+    layer_decay = settings.number(
+        "finetune.layer_decay", layer_decay, above=0.0, high=1.0, optional=True
+    )
     for name, value in (
         ("max_seq_length", max_seq_length),
         ("doc_stride", doc_stride),
@@ -225,6 +231,7 @@ def finetune(
     )
     (plan,) = phases_lib.plan([phase], replicas, config.max_sequence_length)
     data.head.weights = source.weights if pretrained else None
+    data.head.layer_decay = layer_decay
 
     # 3. The run's state, and the run in model_dir.
     keras.utils.set_random_seed(seed)

@@ -149,6 +149,7 @@ class TFEngine:
             self._jit_compile,
             split_batch=not self._tpu,
             task=self.task,
+            rate_factors=self.task.rate_factors(self.model),
         )
 
     def train(self, n):

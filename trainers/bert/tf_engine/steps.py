@@ -15,8 +15,9 @@ One call of the train step is one optimizer update of the global batch:
    gradients are clipped, and a step whose gradients are not finite is
    skipped;
 5. in cross-replica context (`merge_call`), the update is applied only if
-   the step is finite: `lamb_tf` optimizers take the reduced gradients there,
-   so no second all-reduce runs. Keras' built-in optimizers always
+   the step is finite (with per-variable learning-rate factors, each
+   variable's change is then scaled by its factor): `lamb_tf` optimizers
+   take the reduced gradients there, so no second all-reduce runs. Keras' built-in optimizers always
    all-reduce inside `apply`; they are called back in replica context with
    the reduced gradients divided by the replica count (the sum is then the
    same), at the cost of a second all-reduce.
@@ -40,6 +41,10 @@ class Steps:
     Args:
         model, optimizer: built under `strategy.scope()`.
         task: what the model computes (`tasks`: inputs, sums, loss).
+        rate_factors: a learning-rate factor per trainable variable (the
+            task's layer-wise decay), or None. Exact for optimizers whose
+            step is linear in the learning rate (AdamW, LAMB, LARS); costs
+            a copy of the variables whose factor is not 1 during the update.
         step: the global update counter (an int64 variable); advanced by
             each update that is applied.
         accumulation_steps: micro-batches per replica per update.
@@ -65,9 +70,11 @@ class Steps:
         jit_compile=True,
         split_batch=True,
         task=tasks.PRETRAINING,
+        rate_factors=None,
     ):
         self.model = model
         self.task = task
+        self.rate_factors = rate_factors
         self.optimizer = optimizer
         self.strategy = strategy
         self.step = step
@@ -158,6 +165,11 @@ class Steps:
 
     def _update(self, strategy, grads):
         variables = self.model.trainable_variables
+        scaled = []
+        if self.rate_factors is not None:
+            scaled = [
+                (v, f, tf.identity(v)) for v, f in zip(variables, self.rate_factors) if f != 1
+            ]
         if isinstance(self.optimizer, LayerwiseOptimizer):
             self.optimizer.apply(grads, variables)
         else:
@@ -167,6 +179,8 @@ class Steps:
                 lambda grads: self.optimizer.apply([g / replicas for g in grads], variables),
                 args=(grads,),
             )
+        for variable, factor, before in scaled:  # x + f (x' - x): the step at f x the rate
+            variable.assign(before + factor * (variable - before))
         self.step.assign_add(1)
         return True
 

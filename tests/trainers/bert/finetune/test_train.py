@@ -223,3 +223,33 @@ def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
         expect_status=2,
     )
     assert error.count("\n") == 1 and f"encoder {tmp_path}: " in error
+
+
+def test_layer_decay_scales_each_layers_step(tmp_path, encoder, mrpc_dir):
+    """One AdamW step with decay d changes transformer layer l by d^(L-l),
+    the embeddings by d^(L+1), pooler and head by 1 times the change of the
+    same step without decay."""
+    settings = dict(task="mrpc", data_dir=mrpc_dir, epochs=0.1, warmup_proportion=0.0)
+    plain = _finetune(tmp_path / "plain", encoder, **settings)
+    decayed = _finetune(tmp_path / "decayed", encoder, layer_decay=0.5, **settings)
+    assert plain["step"] == decayed["step"] == 1
+    backbone = model_lib.build_backbone(
+        model_lib.preset("tiny", vocabulary_size=4096, max_sequence_length=64)
+    )
+    backbone.load_weights(os.path.join(encoder, "model.weights.h5"))
+    start = {v.path: v.numpy() for v in backbone.trainable_variables}
+    expected = {
+        "token_embedding/embeddings": 0.125,
+        "transformer_layer_0/feedforward_output_dense/kernel": 0.25,
+        "transformer_layer_1/self_attention_layer/query/kernel": 0.5,
+        "pooled_dense/kernel": 1.0,
+    }
+    plain_weights = {v.path: v.numpy() for v in plain["model"].trainable_variables}
+    for variable in decayed["model"].trainable_variables:
+        if variable.path in expected:
+            before = start[variable.path]
+            change = plain_weights[variable.path] - before
+            assert np.abs(change).max() > 1e-4
+            np.testing.assert_allclose(
+                variable.numpy() - before, expected[variable.path] * change, rtol=0, atol=1e-7
+            )
