@@ -16,11 +16,12 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _commands():
-    """Every `python tools/X.py ...` or `python -m trainers.bert.main ...` in
+    """Every `python tools/X.py ...` or `python -m trainers.bert.X[.Y] ...` in
     the README, continuation lines joined, placeholders (`[...]`) left out."""
     text = README.replace("\\\n", " ")
     found = re.findall(
-        r"python (tools/\w+\.py|-m trainers\.bert\.\w+)([^\n`']*(?:'[^'\n]*'[^\n`']*)*)", text
+        r"python (tools/\w+\.py|-m trainers\.bert(?:\.\w+)+)([^\n`']*(?:'[^'\n]*'[^\n`']*)*)",
+        text,
     )
     commands = []
     for script, rest in found:
@@ -52,7 +53,8 @@ def _help(script):
 def test_the_readme_has_commands_for_every_tool():
     scripts = {script for script, _ in COMMANDS}
     assert {"tools/quickstart.py", "tools/create_pretraining_data.py"} <= scripts
-    assert "-m trainers.bert.main" in scripts
+    assert {"-m trainers.bert.main", "-m trainers.bert.finetune.main"} <= scripts
+    assert {"-m trainers.bert.squad_eval", "tools/finetune_baseline.py"} <= scripts
     assert len(COMMANDS) >= 12
 
 
@@ -69,6 +71,7 @@ def test_command_names_existing_script_files_and_flags(script, args):
     gin_files = [value for name, value in flags if name == "gin_file"]
     if gin_files:
         from trainers.bert import train  # noqa: F401  (registers the configurables)
+        from trainers.bert.finetune import train as finetune  # noqa: F401
 
         bindings = [value for name, value in flags if name == "gin_param"]
         try:
@@ -86,6 +89,7 @@ def test_sections_come_in_the_order_a_new_user_needs():
         "TPU VMs and pods",
         "The JAX engine",
         "Creating pretraining data",
+        "Fine-tuning",
         "Results",
         "Migrating",
         "Design",
