@@ -14,6 +14,7 @@ import dataclasses
 import os
 
 from trainers.bert import squad_eval
+from trainers.bert.data import corpus
 from trainers.bert.errors import ConfigError
 from trainers.bert.finetune import glue, heads, spans, squad, topics
 
@@ -24,6 +25,7 @@ class Split:
     (None for unlabelled test sets); `write(outputs, folder)` -> paths."""
 
     name: str
+    source: str  # the file it is made from
     features: list
     score: object
     write: object
@@ -34,7 +36,7 @@ class TaskData:
     head: object  # a `heads` task, before the encoder's weights are known
     train: list  # features
     splits: list  # of `Split`
-    sources: list  # the files the data is made from (they identify the run)
+    source: str  # the file the training features are made from
     notes: list  # what a user should know about the data (counted problems)
 
 
@@ -66,42 +68,51 @@ def load(
         windows = (max_seq_length, doc_stride, max_query_length)
         return _squad(tokenizer, train_file, predict_file, windows, options)
     if task == "pydoc_topics":
-        return _classification(
-            topics.task(), topics.examples(), tokenizer, max_seq_length, ["builtin:pydoc_topics"]
-        )
+        train, sets = topics.examples()
+        files = [(corpus.BUILTIN_TOPICS, train), *((corpus.BUILTIN_TOPICS, *s) for s in sets)]
+        return _classification(topics.task(), files, tokenizer, max_seq_length)
     if task in glue.TASKS:
         if not data_dir:
             raise ConfigError(f"finetune.task={task!r} needs data_dir (its GLUE folder)")
         definition = glue.task(task)
         return _classification(
-            definition, _glue_files(definition, data_dir), tokenizer, max_seq_length, [data_dir]
+            definition, _glue_files(definition, data_dir), tokenizer, max_seq_length
         )
     raise ConfigError(f"finetune.task={task!r}: choose one of {', '.join(TASKS)}")
 
 
 def _glue_files(task, data_dir):
-    """(train, [(name, examples, labelled)])."""
-    read = lambda name, labelled=True: glue.read(task, os.path.join(data_dir, name), labelled)  # noqa: E731
-    splits = [(name[:-4], read(name), True) for name in task.dev]
-    splits += [(name[:-4], read(name, False), False) for name in task.test]
-    return read("train.tsv"), splits
+    """[(path, train examples), (path, name, examples, labelled) for each
+    dev and test file]."""
+    files = []
+    for name in ("train.tsv", *task.dev, *task.test):
+        path = os.path.join(data_dir, name)
+        labelled = name not in task.test
+        examples = glue.read(task, path, labelled)
+        files.append(
+            (path, examples) if name == "train.tsv" else (path, name[:-4], examples, labelled)
+        )
+    return files
 
 
 # ----------------------------------------------------------- classification
 
 
-def _classification(task, files, tokenizer, max_seq_length, sources):
-    train, sets = files
+def _classification(task, files, tokenizer, max_seq_length):
+    """`files`: the training (path, examples), then (path, name, examples,
+    labelled) of each set to predict."""
+    (train_path, train), *sets = files
     head = heads.Classification(None if task.is_regression else len(task.labels))
-    encode = lambda examples: pair_features(examples, tokenizer, max_seq_length)  # noqa: E731
     splits = []
     submissions = iter(task.submission_files())
-    for name, examples, labelled in sets:
+    for path, name, examples, labelled in sets:
         score = _scorer(task, [e.label for e in examples]) if labelled else None
         file = None if labelled else next(submissions)
         write = _submission_writer(task, examples, file) if file else _no_files
-        splits.append(Split(name, encode(examples), score, write))
-    return TaskData(head, encode(train), splits, sources, [])
+        features = pair_features(examples, tokenizer, max_seq_length)
+        splits.append(Split(name, path, features, score, write))
+    train_features = pair_features(train, tokenizer, max_seq_length)
+    return TaskData(head, train_features, splits, train_path, [])
 
 
 def _scorer(task, labels):
@@ -187,7 +198,5 @@ def _squad(tokenizer, train_file, predict_file, windows, options):
     def write(outputs, folder):
         return list(spans.write(folder, *decode(outputs)).values())
 
-    split = Split("dev", as_records(dev_features), score, write)
-    return TaskData(
-        heads.Span(), as_records(train_features), [split], [train_file, predict_file], notes
-    )
+    split = Split("dev", predict_file, as_records(dev_features), score, write)
+    return TaskData(heads.Span(), as_records(train_features), [split], train_file, notes)

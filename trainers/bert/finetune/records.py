@@ -6,7 +6,9 @@ the next batch.
 Each record holds `input_ids`, `input_mask`, `segment_ids` (zero-padded to
 the sequence length), its `index` among the features, and the task's labels.
 A set is made once per (source file, settings, vocabulary) and named by
-their hash; `count.json` beside it, written last, marks it finished.
+their hash; `NAME.count.json` beside it, written last, marks it finished.
+Each write goes through a temporary name: workers sharing a folder may
+make the same set at once.
 """
 
 import hashlib
@@ -61,7 +63,7 @@ def cached(folder, name, make):
             return path, json.load(f)["records"]
     os.makedirs(folder, exist_ok=True)
     count = records.write_atomically(path, make())
-    tmp = f"{count_file}.tmp"
+    tmp = f"{count_file}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump({"records": count}, f)
     os.replace(tmp, count_file)

@@ -207,15 +207,16 @@ def finetune(
     where, replicas = engines.placement("tf", strategy)
 
     # 2. The features as records, and the phase.
-    data_key = records.key(
+    # Records are named by what makes them: the file, tokenizer and settings.
+    made_by = (
         task,
-        data.sources,
         source.tokenizer.vocab_file,
         source.tokenizer.lowercase,
         max_seq_length,
         doc_stride,
         max_query_length,
     )
+    data_key = records.key(data.source, *made_by)
     train_path, train_count = _records(folder, f"train-{data_key}", data.train, max_seq_length)
     steps = max(1, math.ceil(epochs * train_count / global_batch_size))
     phase = phases_lib.Phase(
@@ -316,7 +317,7 @@ def finetune(
 
         # 5. Predictions and scores.
         if not summary["preempted"]:
-            summary["results"] = _predict(engine, plan, data, folder, data_key, model_dir, progress)
+            summary["results"] = _predict(engine, plan, data, folder, made_by, model_dir, progress)
     summary.update(step=engine.step, model=engine.model, exit_status=preemption.exit_status)
     return summary
 
@@ -329,12 +330,15 @@ def _records(folder, name, features, seq_length):
     return records.cached(folder, name, serialized)
 
 
-def _predict(engine, plan, data, folder, data_key, model_dir, progress):
+def _predict(engine, plan, data, folder, made_by, model_dir, progress):
     results = {}
     output = os.path.join(model_dir, PREDICTIONS)
     for split in data.splits:
         path, _ = _records(
-            folder, f"{split.name}-{data_key}", split.features, plan.phase.seq_length
+            folder,
+            f"{split.name}-{records.key(split.source, *made_by)}",
+            split.features,
+            plan.phase.seq_length,
         )
         outputs = engine.predict(plan, [path])
         if engine.is_chief:
