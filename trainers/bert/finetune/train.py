@@ -184,6 +184,18 @@ def finetune(
             f"finetune.max_query_length={max_query_length} leaves no room for the context in "
             f"max_seq_length={max_seq_length}"
         )
+    where, replicas = engines.placement("tf", strategy)
+    _phase(
+        max_seq_length,
+        global_batch_size,
+        1,
+        learning_rate,
+        0.0,
+        None,
+        micro_batch_size,
+        replicas,
+        config,
+    )  # the batch on these replicas, before the data is made
     run_dir.check_writable(model_dir)
     if records_dir is None and "://" in model_dir:
         raise ConfigError(
@@ -204,7 +216,6 @@ def finetune(
         max_answer_length,
         null_score_threshold,
     )
-    where, replicas = engines.placement("tf", strategy)
 
     # 2. The features as records, and the phase.
     # Records are named by what makes them: the file, tokenizer and settings.
@@ -219,18 +230,17 @@ def finetune(
     data_key = records.key(data.source, *made_by)
     train_path, train_count = _records(folder, f"train-{data_key}", data.train, max_seq_length)
     steps = max(1, math.ceil(epochs * train_count / global_batch_size))
-    phase = phases_lib.Phase(
-        seq_length=max_seq_length,
-        global_batch_size=global_batch_size,
-        steps=steps,
-        peak_learning_rate=learning_rate,
-        warmup_steps=int(warmup_proportion * steps),
-        power=1.0,
-        max_predictions=1,  # no masked LM here
-        train_files=train_path,
-        micro_batch_size=micro_batch_size,
+    plan = _phase(
+        max_seq_length,
+        global_batch_size,
+        steps,
+        learning_rate,
+        warmup_proportion,
+        train_path,
+        micro_batch_size,
+        replicas,
+        config,
     )
-    (plan,) = phases_lib.plan([phase], replicas, config.max_sequence_length)
     data.head.weights = source.weights if pretrained else None
     data.head.layer_decay = layer_decay
 
@@ -320,6 +330,34 @@ def finetune(
             summary["results"] = _predict(engine, plan, data, folder, made_by, model_dir, progress)
     summary.update(step=engine.step, model=engine.model, exit_status=preemption.exit_status)
     return summary
+
+
+def _phase(
+    seq_length,
+    batch,
+    steps,
+    learning_rate,
+    warmup_proportion,
+    train_path,
+    micro_batch,
+    replicas,
+    config,
+):
+    """The run's one phase, planned on `replicas`: warmup, then linear decay
+    to 0."""
+    phase = phases_lib.Phase(
+        seq_length=seq_length,
+        global_batch_size=batch,
+        steps=steps,
+        peak_learning_rate=learning_rate,
+        warmup_steps=int(warmup_proportion * steps),
+        power=1.0,
+        max_predictions=1,  # no masked LM here
+        train_files=train_path or "",
+        micro_batch_size=micro_batch,
+    )
+    (plan,) = phases_lib.plan([phase], replicas, config.max_sequence_length)
+    return plan
 
 
 def _records(folder, name, features, seq_length):

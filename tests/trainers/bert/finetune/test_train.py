@@ -210,6 +210,8 @@ def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
         )
     with pytest.raises(ConfigError, match="exceeds the encoder's max_sequence_length=64"):
         _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, max_seq_length=128)
+    with pytest.raises(ConfigError, match="not divisible by micro_batch_size=3"):
+        _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, micro_batch_size=3)
     with pytest.raises(ConfigError, match="choose one of squad, pydoc_topics, cola"):
         _finetune(tmp_path / "a", encoder, task="glue")
     assert not (tmp_path / "a").exists()
