@@ -107,6 +107,7 @@ class Feature:
     segment_ids: list
     # Per token: the (start, end) characters of the context it came from,
     # or None (question and special tokens: never part of an answer).
+    # None in training features (only decoding reads them).
     offsets: list
     # Per token: whether this window gives the token its most context (of
     # the windows holding it); answers start only at such tokens.
@@ -145,10 +146,12 @@ def features(
             head = [tokenizer.cls_id, *query, tokenizer.sep_id]
             token_ids = head + context_ids[start : start + length] + [tokenizer.sep_id]
             segment_ids = [0] * len(head) + [1] * (length + 1)
-            offsets = [None] * len(head) + context_offsets[start : start + length] + [None]
-            max_context = [False] * len(head)
-            max_context += [_is_max_context(windows, w, start + i) for i in range(length)]
-            max_context.append(False)
+            offsets = max_context = None  # decoding's; training needs neither
+            if not training:
+                offsets = [None] * len(head) + context_offsets[start : start + length] + [None]
+                max_context = [False] * len(head)
+                max_context += [_is_max_context(windows, w, start + i) for i in range(length)]
+                max_context.append(False)
             labels = (0, 0)
             if answer is not None and start <= answer[0] and answer[1] < start + length:
                 labels = (answer[0] - start + len(head), answer[1] - start + len(head))

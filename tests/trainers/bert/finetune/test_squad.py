@@ -1,5 +1,6 @@
 """SQuAD reading, windows and span decoding on crafted examples."""
 
+import dataclasses
 import json
 import re
 
@@ -82,6 +83,19 @@ def test_v2_no_answers(tmp_path):
     assert (features[1].start_position, features[1].end_position) == (0, 0)
 
 
+def _labelled(examples, tokenizer, *windows):
+    """The training windows' labels on the same windows' decoding fields
+    (training features keep no offsets)."""
+    train = squad.features(examples, tokenizer, *windows, training=True)
+    full = squad.features(examples, tokenizer, *windows)
+    assert train[0].offsets is None
+    assert [f.token_ids for f in train] == [f.token_ids for f in full]
+    return [
+        dataclasses.replace(f, start_position=t.start_position, end_position=t.end_position)
+        for t, f in zip(train, full)
+    ]
+
+
 def _answer_text(feature, example):
     a, b = feature.start_position, feature.end_position
     return example.context[feature.offsets[a][0] : feature.offsets[b][1]]
@@ -94,7 +108,7 @@ def test_windows_cover_the_context_and_split_answers(tmp_path, tokenizer):
     context_tokens = len(tokenizer.encode(CONTEXT)[0])
     query = len(tokenizer.encode(example.question)[0])
     seq, stride = query + 3 + 12, 5  # 12 context tokens per window
-    features = squad.features(dataset.examples, tokenizer, seq, stride, query, training=True)
+    features = _labelled(dataset.examples, tokenizer, seq, stride, query)
     # Windows start 5 tokens apart until one reaches the end.
     assert len(features) == 1 + -(-(context_tokens - 12) // stride)
     assert all(len(f.token_ids) <= seq for f in features)
@@ -120,7 +134,7 @@ def test_answer_at_window_edges(tmp_path, tokenizer):
     # An answer that is the first and the last token of the context.
     qas = [_qa("first", "The function"), _qa("last", "a new object.")]
     dataset = squad.read(_write(tmp_path, _squad(qas)))
-    features = squad.features(dataset.examples, tokenizer, 64, 16, 16, training=True)
+    features = _labelled(dataset.examples, tokenizer, 64, 16, 16)
     for example in dataset.examples:
         labelled = [f for f in features if f.example_index == dataset.examples.index(example)]
         texts = {_answer_text(f, example) for f in labelled if f.start_position}
@@ -143,7 +157,7 @@ def test_decode_finds_an_answer_split_across_windows(tmp_path, tokenizer):
     answer = "an immutable sequence of values"
     dataset = squad.read(_write(tmp_path, _squad([_qa("a", answer)])))
     query = len(tokenizer.encode(dataset.examples[0].question)[0])
-    features = squad.features(dataset.examples, tokenizer, query + 15, 5, query, training=True)
+    features = _labelled(dataset.examples, tokenizer, query + 15, 5, query)
     size = query + 15
     rows = [
         _logits_for(f, f.start_position, f.end_position, size)
