@@ -35,14 +35,20 @@ def test_every_config_parses_and_opens_with_its_command(config):
     import gin
 
     from trainers.bert import train  # noqa: F401  (registers the configurables)
+    from trainers.bert.finetune import datasets
+    from trainers.bert.finetune import train as finetune  # noqa: F401
 
     text = (ROOT / "gin_configs" / config).read_text()
-    assert "python -m trainers.bert.main" in text.split("\n\n")[0]
+    fine_tuning = "\nfinetune." in text
+    command = "trainers.bert.finetune.main" if fine_tuning else "trainers.bert.main"
+    assert f"python -m {command}" in text.split("\n\n")[0]
     gin.clear_config()
     try:
         gin.parse_config_file(str(ROOT / "gin_configs" / config))
-        phases = gin.query_parameter("train.phases")
-        assert len(phases) == 2
+        if fine_tuning:
+            assert gin.query_parameter("finetune.task") in datasets.TASKS
+        else:
+            assert len(gin.query_parameter("train.phases")) == 2
     finally:
         gin.clear_config()
 

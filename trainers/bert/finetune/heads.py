@@ -22,7 +22,7 @@ ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 class _FineTuning:
     inputs = ENCODER_INPUTS
     outputs = ()  # what prediction keeps, per example
-    labels = {}  # record feature -> (dtype)
+    labels = {}  # record feature -> its dtype
 
     def __init__(self, weights=None):
         self.weights = weights  # the encoder's weights file; None: random

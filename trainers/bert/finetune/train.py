@@ -203,6 +203,7 @@ def finetune(
             "features' records"
         )
     folder = records_dir or os.path.join(model_dir, "data")
+    print(f"reading and tokenizing the {task} data", flush=True)
     data = datasets.load(
         task,
         source.tokenizer,
@@ -361,7 +362,10 @@ def _phase(
 
 
 def _records(folder, name, features, seq_length):
+    """(path, count) of the features' records, written unless made before."""
+
     def serialized():
+        print(f"writing {len(features)} features to {folder}/{name}.tfrecord", flush=True)
         for index, (token_ids, segment_ids, labels) in enumerate(features):
             yield records.serialize(index, token_ids, segment_ids, seq_length, **labels)
 
