@@ -3,11 +3,13 @@
 1. Check every setting and every phase's data before any compute.
 2. Build the run's state on the engine (`engines`: tf.distribute or JAX).
 3. Check that `model_dir` holds no other run (`identity`); only then write
-   the run's files, and resume from the newest checkpoint, if any.
+   the run's files, and resume from the newest checkpoint, if any, else
+   start from `init_checkpoint`'s weights, if given (`warm_start`).
 4. Run the phases one after the other (`loop.Loop`): the learning rate warms
    up again at each phase start; optimizer moments carry over unless a phase
    resets them.
-5. Export the encoder.
+5. Export the encoder (a keras-hub preset) and the whole model
+   (google-research/bert's format).
 """
 
 import contextlib
@@ -20,10 +22,10 @@ import keras
 import tensorflow as tf
 
 import lamb_tf
-from trainers.bert import engines, identity, run_dir, settings
+from trainers.bert import engines, google_checkpoint, identity, run_dir, settings, warm_start
 from trainers.bert import model as model_lib
 from trainers.bert import phases as phases_lib
-from trainers.bert.data import builtin, corpus, inputs
+from trainers.bert.data import builtin, corpus, inputs, records
 from trainers.bert.data.records import file_sha256
 from trainers.bert.data.remask import Remasker
 from trainers.bert.data.vocab import Vocabulary
@@ -45,6 +47,7 @@ for _optimizer, _module in (
     gin.external_configurable(_optimizer, module=_module)
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+GOOGLE_CHECKPOINT = "google_checkpoint"
 # The public BERT/LAMB recipe: no weight decay on LayerNorm and biases.
 DEFAULT_OPTIMIZER = functools.partial(
     lamb_tf.LAMB, weight_decay=0.01, exclude_from_weight_decay=["layer_norm", "bias"]
@@ -78,6 +81,7 @@ def train(
     max_non_finite_steps=10,
     loss_spike_factor=None,
     peak_flops=None,
+    init_checkpoint=None,
     export=True,
     tensorboard=True,
 ):
@@ -137,7 +141,16 @@ def train(
             stop if it happens again before a new checkpoint.
         peak_flops: the machine's peak FLOP/s for MFU; None: measured
             with a matmul on CPU/GPU, not shown on TPU.
-        export: write the final encoder as a keras-hub preset.
+        init_checkpoint: start from these weights (`warm_start`): a
+            keras-hub BERT preset folder or a google-research/bert
+            checkpoint (`bert_model.ckpt` with `bert_config.json` and
+            `vocab.txt` beside it). Only a run without a checkpoint of its
+            own starts from it (a restart resumes); optimizer state and
+            step start fresh.
+        export: write the final encoder as a keras-hub preset (`encoder/`)
+            and the model in google-research/bert's format
+            (`google_checkpoint/`: bert_model.ckpt, bert_config.json,
+            vocab.txt).
         tensorboard: write TensorBoard summaries.
     """
     # 1. Everything that can be wrong is checked before any compute.
@@ -203,6 +216,11 @@ def train(
     if latest is not None and saved is None:
         _check_restorable(engine, latest, model_dir)  # a run saved before run.json
     identity.check(model_dir, saved, run, latest)
+    warm = None
+    if init_checkpoint and latest is None:
+        warm = warm_start.read(
+            init_checkpoint, config, vocab_file, _do_lower_case(files), engine.model
+        )
     if engine.is_chief:
         identity.write(model_dir, run)
         run_dir.write_text(model_dir, "operative_config.gin", gin.operative_config_str())
@@ -227,6 +245,19 @@ def train(
         peak_flops = engine.measure_peak_flops("float32" if precision == "float32" else "bfloat16")
         progress.message(f"measured matmul peak: {peak_flops / 1e9:.0f} GFLOP/s")
 
+    if warm:
+        engine.assign_weights(warm.values)
+        at_random = sorted(
+            {v.path.split("/")[0] for v in engine.model.weights}
+            - {p.split("/")[0] for p in warm.values}
+        )
+        progress.message(
+            f"warm start from {warm.source}: {len(warm.values)} of "
+            f"{len(engine.model.weights)} variables loaded; initialised at random: "
+            f"{', '.join(at_random) or 'none'}"
+        )
+    elif init_checkpoint:
+        progress.message(f"train.init_checkpoint left aside: the run resumes from {latest.path}")
     if latest and latest.step >= plans[-1].last_step:
         engine.restore(latest)  # the trained weights, for the summary and the export
         progress.message(f"the run finished at step {latest.step} ({latest.path}): no steps left")
@@ -268,6 +299,12 @@ def train(
                 model_dir, engine.model.get_layer("bert_backbone"), vocab_file
             )
             progress.message(f"encoder exported to {summary['encoder']}")
+            summary["google_checkpoint"] = google_checkpoint.write(
+                engine.model, config, vocab_file, os.path.join(model_dir, GOOGLE_CHECKPOINT)
+            )
+            progress.message(
+                f"model exported in google-research/bert's format to {summary['google_checkpoint']}"
+            )
     summary.update(
         step=engine.step,
         model=engine.model,
@@ -275,6 +312,13 @@ def train(
         exit_status=preemption.exit_status,
     )
     return summary
+
+
+def _do_lower_case(files):
+    """The `do_lower_case` the first phase's data was made with (its
+    manifest), or None where no manifest says."""
+    manifest = records.read_manifest(os.path.dirname(files[0].train[0]))
+    return None if manifest is None else manifest.get("do_lower_case")
 
 
 def _data_source(phases, model_dir, data_dir, vocab_file):

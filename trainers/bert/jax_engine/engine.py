@@ -170,6 +170,15 @@ class JaxEngine:
 
     # --------------------------------------------------------- checkpoints
 
+    def assign_weights(self, values):
+        """Model variables from {variable path: array} (a warm start)."""
+        model = self.model  # the current state in the Keras variables
+        for variable in model.weights:
+            if variable.path in values:
+                variable.assign(values[variable.path])
+        state = steps.State.of(model, self.optimizer, self.step)
+        self._state = self.devices.replicate(state)
+
     def latest(self):
         return self._checkpointer.latest()
 

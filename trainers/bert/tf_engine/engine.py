@@ -232,6 +232,12 @@ class TFEngine:
 
     # --------------------------------------------------------- checkpoints
 
+    def assign_weights(self, values):
+        """Model variables from {variable path: array} (a warm start)."""
+        for variable in self.model.weights:
+            if variable.path in values:
+                variable.assign(values[variable.path])
+
     def latest(self):
         return self._checkpointer.latest()
 
