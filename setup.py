@@ -42,6 +42,7 @@ setup(
             "bert-pretrain=trainers.bert.main:run",
             "bert-finetune=trainers.bert.finetune.main:run",
             "bert-squad-eval=trainers.bert.squad_eval:run",
+            "bert-prepare-corpus=trainers.bert.data.prepare_main:run",
         ],
     },
     extras_require={
@@ -54,6 +55,8 @@ setup(
         # checkpoints are orbax's. On GPUs add jax[cuda13], on TPUs jax[tpu].
         "jax": ["jax>=0.10", "orbax-checkpoint>=0.12"],
         "plots": ["matplotlib>=3.8"],
+        # tools/prepare_corpus.py: MediaWiki markup, sentence splitting, Parquet.
+        "corpus": ["mwparserfromhell>=0.7", "sentencex>=1.0.30", "pyarrow>=18"],
         "test": [
             "pytest>=8",
             "pytest-xdist>=3.6",
@@ -65,6 +68,9 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6.29",
+            "mwparserfromhell>=0.7",
+            "sentencex>=1.0.30",
+            "pyarrow>=18",
         ],
     },
     classifiers=[

@@ -1,0 +1,19 @@
+"""Markup to prose on real MediaWiki markup."""
+
+from tests.trainers.bert.data import wiki_dump
+from trainers.bert.data import wikitext
+
+
+def test_article_markup_to_prose():
+    assert wikitext.paragraphs(wikitext.parse(wiki_dump.ARTICLE)) == [
+        "Alan Turing was an English maths scholar and computer scientist. He was born in London.",
+        "Turing went to Sherborne School in 1926. He read mathematics at King's College.",
+    ]
+
+
+def test_disambiguation_pages_are_told_apart():
+    assert wikitext.is_disambiguation(
+        "Mercury", wikitext.parse("may refer to:\n{{Disambiguation|geo}}")
+    )
+    assert wikitext.is_disambiguation("Java (disambiguation)", wikitext.parse("x"))
+    assert not wikitext.is_disambiguation("Alan Turing", wikitext.parse(wiki_dump.ARTICLE))
