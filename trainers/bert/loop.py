@@ -4,8 +4,9 @@ Each turn runs a host loop of several steps on the device, then:
 
     train -> recover? -> save -> preempted? -> evaluate (-> target reached?)
 
-The engine (`tf_engine.TFEngine`, `jax_engine.JaxEngine`) does the steps, the input, checkpoints and
-finiteness checks; `recovery.Recovery` says whether a loop's result is bad;
+The engine (`tf_engine.TFEngine`, `jax_engine.JaxEngine`) does the steps,
+the input, checkpoints and finiteness checks; the task (`tasks`) says what
+the figures are; `recovery.Recovery` says whether a loop's result is bad;
 `progress.Progress` reports.
 """
 

@@ -11,8 +11,8 @@ the context through the tokenizer's offsets.
 """
 
 import dataclasses
-import json
 
+from trainers.bert import squad_eval
 from trainers.bert.errors import DataError
 
 
@@ -40,16 +40,9 @@ def read(path):
     the question id; answers whose `answer_start` does not match the
     context are counted, not fatal."""
     try:
-        with open(path, encoding="utf-8") as f:
-            raw = json.load(f)
-    except OSError as error:
-        raise DataError(f"{path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
-        ) from None
-    except UnicodeDecodeError as error:
-        raise DataError(f"{path}: not UTF-8 text ({error.reason})") from None
+        raw = squad_eval.read_json(path, "SQuAD file")
+    except squad_eval.DatasetError as error:
+        raise DataError(str(error)) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
         raise DataError(f"{path}: not a SQuAD file (no 'data' list at the top)")
     version = str(raw.get("version", ""))

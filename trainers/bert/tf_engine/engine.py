@@ -6,8 +6,9 @@ variables, places the input on the replicas, runs several steps per host call
 The loop (`trainers.bert.loop`) sees only this interface:
 `step`, `train`, `evaluate`, `latest`, `save`, `restore`, `state_is_finite`,
 `trust_ratios`; `train.train` also uses `start_phase`, `optimizer`,
-`model`, `is_chief`, `platform`, `description`, `checkpoint_bytes` and
-`remove_partial_saves`.
+`model`, `is_chief`, `platform`, `description`, `checkpoint_bytes`,
+`remove_partial_saves` and, for a warm start, `assign_weights`; the
+fine-tuning program also `predict`.
 """
 
 import functools
