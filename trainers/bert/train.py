@@ -248,8 +248,7 @@ def train(
     if warm:
         engine.assign_weights(warm.values)
         at_random = sorted(
-            {v.path.split("/")[0] for v in engine.model.weights}
-            - {p.split("/")[0] for p in warm.values}
+            {v.path.split("/")[0] for v in engine.model.weights if v.path not in warm.values}
         )
         progress.message(
             f"warm start from {warm.source}: {len(warm.values)} of "

@@ -20,8 +20,9 @@ import os
 
 import numpy as np
 
-from trainers.bert import google_checkpoint
+from trainers.bert import google_checkpoint, preset
 from trainers.bert import model as model_lib
+from trainers.bert.data.vocab import cased_tokens
 from trainers.bert.errors import ConfigError
 
 SHAPE_FIELDS = (
@@ -68,10 +69,8 @@ def read(init_checkpoint, config, vocab_file, do_lower_case, model):
 
 
 def _preset(path, where):
-    from trainers.bert.finetune import encoder as encoder_lib
-
     try:
-        encoder = encoder_lib.read(path)
+        encoder = preset.read(path)
     except ConfigError as error:
         raise ConfigError(f"{where}: {error}") from None
 
@@ -154,8 +153,6 @@ def _check_vocabulary(tokens, vocab_file, do_lower_case, where):
             f"({len(ours)} tokens; first difference at line {first + 1}): the embedding rows "
             "would mean other tokens"
         )
-    from trainers.bert.finetune.text import cased_tokens
-
     cased = cased_tokens(tokens)
     if do_lower_case is not None and bool(cased) == bool(do_lower_case):
         kind = f"cased (e.g. {cased[0]!r})" if cased else "uncased"

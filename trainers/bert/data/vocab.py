@@ -116,3 +116,26 @@ def train_vocabulary(
     os.makedirs(output_dir, exist_ok=True)
     tokenizer.save_model(output_dir)
     return os.path.join(output_dir, "vocab.txt")
+
+
+def cased_tokens(tokens):
+    """The vocabulary's ordinary tokens holding an upper-case letter."""
+    return [t for t in tokens if t not in SPECIAL_TOKENS and t != t.lower() and t[0] != "["]
+
+
+def check_casing(tokens, lowercase, source):
+    """A cased vocabulary (upper-case tokens) needs a cased tokenizer and an
+    uncased one a lower-casing tokenizer: otherwise every capitalised word
+    becomes [UNK] or word pieces the encoder never saw, and scores fall with
+    no error (the mismatch google-research/bert checks by model name)."""
+    cased = cased_tokens(tokens)
+    if lowercase and cased:
+        raise ConfigError(
+            f"vocabulary {source} is cased ({len(cased)} tokens with capitals, e.g. "
+            f"{cased[0]!r}) but the tokenizer lower-cases: set lowercase=False"
+        )
+    if not lowercase and not cased:
+        raise ConfigError(
+            f"vocabulary {source} is uncased (no token has a capital) but the tokenizer "
+            "keeps case: set lowercase=True"
+        )

@@ -21,13 +21,12 @@ import gin
 import keras
 
 import lamb_tf
-from trainers.bert import engines, identity, run_dir, settings
+from trainers.bert import engines, identity, preset, run_dir, settings
 from trainers.bert import phases as phases_lib
 from trainers.bert.data.inputs import PhaseFiles
 from trainers.bert.data.records import file_sha256
 from trainers.bert.errors import ConfigError
 from trainers.bert.finetune import datasets, records
-from trainers.bert.finetune import encoder as encoder_lib
 from trainers.bert.loop import Loop, LoopSettings
 from trainers.bert.preemption import PreemptionWatcher
 from trainers.bert.progress import Progress
@@ -172,7 +171,7 @@ def finetune(
     run_dir.check_optimizer("finetune.optimizer", optimizer)
     loop_settings = LoopSettings(steps_per_loop, checkpoint_every, None, 1, None)
     recovery = Recovery(max_non_finite_steps, None)
-    source = encoder_lib.read(encoder, vocab_file, lowercase)
+    source = preset.read(encoder, vocab_file, lowercase)
     config = source.config
     if max_seq_length > config.max_sequence_length:
         raise ConfigError(

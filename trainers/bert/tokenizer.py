@@ -1,12 +1,11 @@
-"""WordPiece tokenization for fine-tuning: token ids with the character
-offsets of each token in the original text (answers are cut out of the
-context by these offsets, so predictions keep the context's own casing,
-accents and spacing), and the check that a vocabulary's casing agrees with
-the tokenizer's."""
+"""WordPiece tokenization with character offsets: token ids with the
+offsets of each token in the original text (fine-tuning cuts answers out of
+the context by them, so predictions keep the context's own casing, accents
+and spacing); the vocabulary's casing is checked against the tokenizer's."""
 
 from tokenizers import BertWordPieceTokenizer
 
-from trainers.bert.data.vocab import SPECIAL_TOKENS
+from trainers.bert.data.vocab import SPECIAL_TOKENS, check_casing
 from trainers.bert.errors import ConfigError
 
 
@@ -39,26 +38,3 @@ class Tokenizer:
     def encode_batch(self, texts):
         """Token ids of each text (no offsets), in parallel threads."""
         return [e.ids for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
-
-
-def cased_tokens(tokens):
-    """The vocabulary's ordinary tokens holding an upper-case letter."""
-    return [t for t in tokens if t not in SPECIAL_TOKENS and t != t.lower() and t[0] != "["]
-
-
-def check_casing(tokens, lowercase, source):
-    """A cased vocabulary (upper-case tokens) needs a cased tokenizer and an
-    uncased one a lower-casing tokenizer: otherwise every capitalised word
-    becomes [UNK] or word pieces the encoder never saw, and scores fall with
-    no error (the mismatch google-research/bert checks by model name)."""
-    cased = cased_tokens(tokens)
-    if lowercase and cased:
-        raise ConfigError(
-            f"vocabulary {source} is cased ({len(cased)} tokens with capitals, e.g. "
-            f"{cased[0]!r}) but the tokenizer lower-cases: set lowercase=False"
-        )
-    if not lowercase and not cased:
-        raise ConfigError(
-            f"vocabulary {source} is uncased (no token has a capital) but the tokenizer "
-            "keeps case: set lowercase=True"
-        )

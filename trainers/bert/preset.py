@@ -1,6 +1,6 @@
-"""The encoder fine-tuning starts from: a keras-hub BERT preset folder (the
-pretraining trainer's `encoder/`, or any local keras-hub BERT preset), read
-and checked before any compute: its shape, its weights file, and a tokenizer
+"""A keras-hub BERT preset folder (the pretraining trainer's `encoder/`, or
+any local keras-hub BERT preset), as fine-tuning and a warm start read it:
+checked before any compute: its shape, its weights file, and a tokenizer
 (the preset's, or a given vocabulary) whose size and casing agree with it."""
 
 import dataclasses
@@ -9,7 +9,7 @@ import os
 
 from trainers.bert import model as model_lib
 from trainers.bert.errors import ConfigError
-from trainers.bert.finetune.text import Tokenizer
+from trainers.bert.tokenizer import Tokenizer
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.weights.h5", "tokenizer.json"
 PRESET_VOCABULARY = os.path.join("assets", "tokenizer", "vocabulary.txt")
