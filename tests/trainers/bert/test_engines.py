@@ -109,3 +109,28 @@ def test_the_jax_and_tensorflow_engines_follow_the_same_loss_curve(tmp_path, bui
     final = saved_state(Checkpointer(str(tmp_path / "jax")).latest().path)
     (saved,) = [v for k, v in final.items() if "trainable" in k and v.shape == embedding.shape]
     np.testing.assert_array_equal(embedding, saved)
+
+    # A warm start on the JAX engine from the run's export in
+    # google-research's format: at a learning rate of 1e-12, two steps
+    # leave the loaded weights as they were.
+    warm = tmp_path / "jax_warm"
+    bindings = [*CURVE_BINDINGS, f'train.data_dir = "{builtin_data_dir}"', "train.export = True"]
+    bindings += [
+        f"phase{p}/Phase.{k} = {v}"
+        for p in (1, 2)
+        for k, v in (("steps", 1), ("warmup_steps", 0), ("peak_learning_rate", 1e-12))
+    ]
+    bindings.append(f'train.init_checkpoint = "{tmp_path / "jax" / "google_checkpoint"}"')
+    stdout = run_process(
+        "-m",
+        "trainers.bert.main",
+        "--engine=jax",
+        TINY,
+        *[f"--gin_param={b}" for b in bindings],
+        f"--model_dir={warm}",
+        env=JAX,
+    )
+    assert "warm start from google-research checkpoint" in stdout
+    assert "initialised at random: none" in stdout
+    loaded = keras_hub.models.BertBackbone.from_preset(str(warm / "encoder"))
+    np.testing.assert_allclose(loaded.token_embedding.embeddings.numpy(), embedding, atol=1e-6)
