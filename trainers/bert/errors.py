@@ -1,5 +1,6 @@
 """The trainer's own errors; each message names the setting, file or step."""
 
+import json
 import re
 
 
@@ -34,3 +35,19 @@ def tensorflow_message(error):
     message = lines[-1] if lines[0].startswith("Graph execution error") else lines[0]
     message = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", message)
     return re.sub(r"\s*\[Op:.*$", "", message)
+
+
+def read_json(path, what, error=ValueError):
+    """A JSON file's content; a missing, unreadable or malformed file raises
+    `error` naming `what`, the file and, for bad JSON, the line and column."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except OSError as e:
+        raise error(f"{what} {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise error(
+            f"{what} {path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise error(f"{what} {path}: not UTF-8 text ({e.reason})") from None

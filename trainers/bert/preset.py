@@ -4,11 +4,10 @@ checked before any compute: its shape, its weights file, and a tokenizer
 (the preset's, or a given vocabulary) whose size and casing agree with it."""
 
 import dataclasses
-import json
 import os
 
 from trainers.bert import model as model_lib
-from trainers.bert.errors import ConfigError
+from trainers.bert.errors import ConfigError, read_json
 from trainers.bert.tokenizer import Tokenizer
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.weights.h5", "tokenizer.json"
@@ -34,7 +33,9 @@ def read(path, vocab_file=None, lowercase=None):
     where = f"encoder {path}"
     if not os.path.isdir(path):
         raise ConfigError(f"{where}: no such folder (give a keras-hub BERT preset folder)")
-    config = _read_json(os.path.join(path, CONFIG), where)
+    if not os.path.exists(os.path.join(path, CONFIG)):
+        raise ConfigError(f"{where}: no {CONFIG} (not a keras-hub preset folder)")
+    config = read_json(os.path.join(path, CONFIG), "encoder", ConfigError)
     if config.get("class_name") != "BertBackbone":
         raise ConfigError(
             f"{where}: {CONFIG} describes a {config.get('class_name')!r}, not a BertBackbone"
@@ -49,9 +50,8 @@ def read(path, vocab_file=None, lowercase=None):
         raise ConfigError(f"{where}: no {WEIGHTS}")
     preset_lowercase = None
     if os.path.exists(os.path.join(path, TOKENIZER)):
-        preset_lowercase = _read_json(os.path.join(path, TOKENIZER), where)["config"].get(
-            "lowercase"
-        )
+        tokenizer_config = read_json(os.path.join(path, TOKENIZER), "encoder", ConfigError)
+        preset_lowercase = tokenizer_config.get("config", {}).get("lowercase")
     if vocab_file is None:
         vocab_file = os.path.join(path, PRESET_VOCABULARY)
         if not os.path.exists(vocab_file):
@@ -75,15 +75,3 @@ def read(path, vocab_file=None, lowercase=None):
             f"{vocab_file} {len(tokenizer)} tokens: not the encoder's vocabulary"
         )
     return Encoder(path, bert_config, tokenizer)
-
-
-def _read_json(path, where):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as error:
-        raise ConfigError(f"{where}: {os.path.basename(path)}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise ConfigError(
-            f"{where}: {os.path.basename(path)} is not valid JSON ({error})"
-        ) from None

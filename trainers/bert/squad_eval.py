@@ -26,6 +26,8 @@ import re
 import string
 import sys
 
+from trainers.bert import errors
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
 
@@ -161,18 +163,7 @@ def _percent(values, count):
 
 
 def read_json(path, what):
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except OSError as error:
-        raise DatasetError(f"{what} {path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise DatasetError(
-            f"{what} {path}: not valid JSON (line {error.lineno}, column {error.colno}: "
-            f"{error.msg})"
-        ) from None
-    except UnicodeDecodeError as error:
-        raise DatasetError(f"{what} {path}: not UTF-8 text ({error.reason})") from None
+    return errors.read_json(path, what, DatasetError)
 
 
 def main(argv=None):

@@ -12,8 +12,7 @@ the context through the tokenizer's offsets.
 
 import dataclasses
 
-from trainers.bert import squad_eval
-from trainers.bert.errors import DataError
+from trainers.bert.errors import DataError, read_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,10 +38,7 @@ def read(path):
     """The questions of a SQuAD JSON file, checked. Errors name the file and
     the question id; answers whose `answer_start` does not match the
     context are counted, not fatal."""
-    try:
-        raw = squad_eval.read_json(path, "SQuAD file")
-    except squad_eval.DatasetError as error:
-        raise DataError(str(error)) from None
+    raw = read_json(path, "SQuAD file", DataError)
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
         raise DataError(f"{path}: not a SQuAD file (no 'data' list at the top)")
     version = str(raw.get("version", ""))
