@@ -79,9 +79,7 @@ def differences(saved, current, checkpoint):
     # Runs saved before engines had a name are the TensorFlow engine's.
     _compare(found, "engine", saved.get("engine", "tf"), current.get("engine", "tf"))
     # Runs saved before tasks had a name are pretraining runs.
-    was, now = saved.get("task", PRETRAINING), current.get("task", PRETRAINING)
-    for key in sorted(set(was) | set(now)):
-        _compare(found, f"task.{key}", was.get(key), now.get(key))
+    _compare_tasks(found, saved.get("task", PRETRAINING), current.get("task", PRETRAINING))
     if checkpoint is None:
         return found
     done = checkpoint.phase  # phases before this one are finished
@@ -111,12 +109,33 @@ def check(model_dir, saved, current, checkpoint):
     `saved` in `model_dir` (None: none recorded) is another one than
     `current` describes."""
     found = differences(saved, current, checkpoint) if saved is not None else []
+    _refuse(model_dir, found)
+
+
+def check_task(model_dir, task):
+    """`check` of the task alone, possible before the run's state exists:
+    a fine-tuning run refuses a model_dir of another task, encoder or data
+    before it writes its records there."""
+    saved = read(model_dir)
+    if saved is None:
+        return
+    found = []
+    _compare_tasks(found, saved.get("task", PRETRAINING), task)
+    _refuse(model_dir, found)
+
+
+def _refuse(model_dir, found):
     if found:
         raise ConfigError(
             f"model_dir {model_dir!r} holds a run with another configuration "
             f"({'; '.join(found)}). Nothing was written. To resume that run, use its settings "
             f"(its operative_config.gin); to start another, give a new model_dir"
         )
+
+
+def _compare_tasks(found, was, now):
+    for key in sorted(set(was) | set(now)):
+        _compare(found, f"task.{key}", was.get(key), now.get(key))
 
 
 def _compare(found, what, was, now):

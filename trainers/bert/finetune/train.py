@@ -228,6 +228,13 @@ def finetune(
         max_query_length,
     )
     data_key = records.key(data.source, *made_by)
+    task_identity = {
+        "name": task,
+        "encoder": os.path.abspath(encoder),
+        "pretrained": pretrained,
+        "data": data_key,
+    }
+    identity.check_task(model_dir, task_identity)  # before the records are written there
     train_path, train_count = _records(folder, f"train-{data_key}", data.train, max_seq_length)
     steps = max(1, math.ceil(epochs * train_count / global_batch_size))
     plan = _phase(
@@ -264,12 +271,6 @@ def finetune(
     )
     run_dir.check_disk(model_dir, engine.checkpoint_bytes())
     latest = engine.latest()
-    task_identity = {
-        "name": task,
-        "encoder": os.path.abspath(encoder),
-        "pretrained": pretrained,
-        "data": data_key,
-    }
     run = identity.describe(
         config,
         file_sha256(source.tokenizer.vocab_file),

@@ -215,6 +215,12 @@ def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
     with pytest.raises(ConfigError, match="choose one of squad, pydoc_topics, cola"):
         _finetune(tmp_path / "a", encoder, task="glue")
     assert not (tmp_path / "a").exists()
+    # A model_dir holding a pretraining run: refused before the records are written.
+    (tmp_path / "pretrained").mkdir()
+    (tmp_path / "pretrained" / "run.json").write_text(json.dumps({"task": {"name": "pretraining"}}))
+    with pytest.raises(ConfigError, match="task.name: 'pretraining' in the run, 'mrpc' now"):
+        _finetune(tmp_path / "pretrained", encoder, task="mrpc", data_dir=mrpc_dir)
+    assert os.listdir(tmp_path / "pretrained") == ["run.json"]
     error = run_process(
         "-m",
         "trainers.bert.finetune.main",
