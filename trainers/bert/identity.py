@@ -20,6 +20,7 @@ import os
 
 import tensorflow as tf
 
+from trainers.bert import run_dir
 from trainers.bert.errors import ConfigError
 
 RUN = "run.json"
@@ -59,11 +60,9 @@ def read(model_dir):
 
 def write(model_dir, identity):
     """Writes run.json through a temporary name (never half written)."""
-    path = os.path.join(model_dir, RUN)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(temporary, "w") as f:
-        json.dump(identity, f, indent=1, sort_keys=True)
-    tf.io.gfile.rename(temporary, path, overwrite=True)
+    run_dir.write_atomically(
+        os.path.join(model_dir, RUN), json.dumps(identity, indent=1, sort_keys=True)
+    )
 
 
 def differences(saved, current, checkpoint):

@@ -180,7 +180,7 @@ def _prepare_file(job):
     counts.update(
         bytes_in=os.path.getsize(path), shards=shards, seconds=time.perf_counter() - start
     )
-    _write_json(_manifest_path(index, path, output_dir), counts)  # last: the file is finished
+    records.write_manifest(output_dir, counts, f"{stem}.json")  # last: the file is finished
     return counts
 
 
@@ -229,7 +229,7 @@ def _dedup(output_dir, jobs, parts, log):
         )
         stem = _stem(index, path)
         _write_bytes(os.path.join(output_dir, f"{stem}.digests"), own[kept].tobytes())
-        _write_json(_manifest_path(index, path, output_dir), part)
+        records.write_manifest(output_dir, part, f"{stem}.json")
     log(f"removed {removed:,} duplicate document(s)")
 
 
@@ -257,7 +257,3 @@ def _write_bytes(path, data):
     with open(tmp, "wb") as f:
         f.write(data)
     os.replace(tmp, path)
-
-
-def _write_json(path, content):
-    _write_bytes(path, json.dumps(content, indent=1, sort_keys=True).encode("utf-8"))

@@ -90,8 +90,10 @@ def remove_manifest(output_dir, name=MANIFEST):
 
 
 def write_manifest(output_dir, manifest, name=MANIFEST):
+    """`manifest` as JSON, through a temporary name of this process's
+    (processes writing the same name never share one)."""
     path = os.path.join(output_dir, name)
-    tmp = path + ".tmp"
+    tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
     os.replace(tmp, path)

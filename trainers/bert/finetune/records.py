@@ -63,8 +63,5 @@ def cached(folder, name, make):
             return path, json.load(f)["records"]
     os.makedirs(folder, exist_ok=True)
     count = records.write_atomically(path, make())
-    tmp = f"{count_file}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump({"records": count}, f)
-    os.replace(tmp, count_file)
+    records.write_manifest(folder, {"records": count}, os.path.basename(count_file))
     return path, count

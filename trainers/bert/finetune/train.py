@@ -219,9 +219,10 @@ def finetune(
 
     # 2. The features as records, and the phase.
     # Records are named by what makes them: the file, tokenizer and settings.
+    vocab_sha256 = file_sha256(source.tokenizer.vocab_file)
     made_by = (
         task,
-        source.tokenizer.vocab_file,
+        vocab_sha256,
         source.tokenizer.lowercase,
         max_seq_length,
         doc_stride,
@@ -273,7 +274,7 @@ def finetune(
     latest = engine.latest()
     run = identity.describe(
         config,
-        file_sha256(source.tokenizer.vocab_file),
+        vocab_sha256,
         [plan],
         precision,
         engine.optimizer,
