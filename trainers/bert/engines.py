@@ -76,7 +76,7 @@ def make(engine, where, plans, input_pipelines, **kwargs):
     """The engine `engine` on `where` (from `placement`), its number of
     input pipelines checked against `plans`; `kwargs` are the engines'
     common arguments (config, optimizer, schedule, precision, model_dir,
-    keep_checkpoints, clip_norm) and `jit_compile` (TensorFlow's)."""
+    keep_checkpoints, clip_norm, noise_scale) and `jit_compile` (TensorFlow's)."""
     if engine == "jax":
         from trainers.bert.jax_engine import engine as jax_engine
 

@@ -15,6 +15,7 @@ import time
 
 from trainers.bert import settings, tasks
 from trainers.bert.errors import DataError, resumes_from
+from trainers.bert.noise_scale import GradientNoiseScale
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +86,9 @@ class Loop:
         current = self.engine.step
         self.progress.start_phase(plan, current, self._later_steps(plan))
         self.recovery.start_phase()
+        self.noise_scale = GradientNoiseScale(
+            plan.phase.global_batch_size, self.engine.noise_pieces
+        )
         result = {"stopped_early": False, "preempted": False}
         while current < plan.last_step:
             n = self._loop_length(plan, current)
@@ -163,7 +167,7 @@ class Loop:
         phase = plan.phase
         start = time.perf_counter()
         try:
-            sums, norm, skipped, trailing = self.engine.train(n)
+            sums, norm, skipped, trailing, noise = self.engine.train(n)
         except DataError as error:
             kept = self.engine.latest()
             raise DataError(
@@ -186,6 +190,7 @@ class Loop:
             else None,
             skipped=skipped,
         )
+        figures.update(self.noise_scale.update(*noise, steps=n - skipped))
         self.progress.train(plan, current, figures, self.engine.trust_ratios())
         return figures, skipped, trailing
 

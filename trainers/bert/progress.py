@@ -10,7 +10,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from trainers.bert import tasks
+from trainers.bert import noise_scale, tasks
 
 LOG = "log.jsonl"
 
@@ -58,7 +58,8 @@ class Progress:
 
     def train(self, plan, step, figures, trust_ratios=None):
         """`figures`: loss, accuracies, learning_rate, gradient_norm,
-        sequences_per_second, tokens_per_second, mfu (or None), skipped."""
+        sequences_per_second, tokens_per_second, mfu (or None), skipped,
+        and the gradient noise scale's figures when measured."""
         done = step - plan.first_step
         total = plan.phase.steps
         started, start_step = self._phase_start
@@ -72,8 +73,9 @@ class Progress:
             f"phase {plan.index + 1} [{'#' * filled}{'.' * (width - filled)}] "
             f"{done}/{total}  loss {figures['loss']:.4f}  "
             + "".join(f"{label} {figures[name]:.3f}  " for name, label in self.shown)
-            + f"lr {figures['learning_rate']:.3g}  |g| {figures['gradient_norm']:.3g}  "
-            f"{figures['sequences_per_second']:.1f} seq/s  "
+            + f"lr {figures['learning_rate']:.3g}  |g| {figures['gradient_norm']:.3g}"
+            + noise_scale.describe(figures)
+            + f"  {figures['sequences_per_second']:.1f} seq/s  "
             f"{figures['tokens_per_second'] / 1000:.1f}k tok/s"
             + (f"  MFU {100 * mfu:.1f}%" if mfu is not None else "")
             + f"  ETA {_duration(eta)}"

@@ -84,6 +84,7 @@ def train(
     init_checkpoint=None,
     export=True,
     tensorboard=True,
+    gradient_noise_scale=True,
 ):
     """Pretrains BERT through `phases`; returns a summary dict.
 
@@ -152,6 +153,11 @@ def train(
             (`google_checkpoint/`: bert_model.ckpt, bert_config.json,
             vocab.txt).
         tensorboard: write TensorBoard summaries.
+        gradient_noise_scale: when an update is made of several
+            micro-batches or replicas, estimate the gradient noise scale
+            B_simple (`noise_scale`) from their gradient norms and report it
+            with each host loop (one more pass over the gradients per
+            micro-batch).
     """
     # 1. Everything that can be wrong is checked before any compute.
     engine_name = engine or engines.of_backend()
@@ -169,6 +175,7 @@ def train(
         ("dynamic_masking", dynamic_masking),
         ("export", export),
         ("tensorboard", tensorboard),
+        ("gradient_noise_scale", gradient_noise_scale),
     ):
         settings.boolean(f"train.{name}", value)
     loop_settings = LoopSettings(
@@ -205,6 +212,7 @@ def train(
         keep_checkpoints=keep_checkpoints,
         clip_norm=clip_norm,
         jit_compile=jit_compile,
+        noise_scale=gradient_noise_scale,
     )
     run_dir.check_disk(model_dir, engine.checkpoint_bytes())
 

@@ -73,6 +73,11 @@ def test_both_phases_run_and_the_learning_rate_warms_up_again(full_run):
     assert rates[6] < rates[4] < 1e-2
     assert rates[8] == pytest.approx(5e-3 * 1 / 2)
     assert [r["phase"] for r in train_log] == [1, 1, 1, 2, 2]
+    # The gradient noise scale: measured in phase 1 (two micro-batches per
+    # update), not in phase 2 (one).
+    for record in train_log[:3]:
+        assert record["gradient_variance"] > 0 and "noise_scale" in record
+    assert not any("noise_scale" in r for r in train_log[3:])
     evals = [r for r in _log(model_dir) if r["kind"] == "eval"]
     assert [(r["phase"], r["step"]) for r in evals] == [(1, 6), (2, 10)]
     for record in train_log:

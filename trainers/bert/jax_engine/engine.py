@@ -14,6 +14,7 @@ import numpy as np
 
 from lamb_tf import LayerwiseOptimizer
 from trainers.bert import model as model_lib
+from trainers.bert import noise_scale as noise_scale_lib
 from trainers.bert import tasks
 from trainers.bert.checkpoint import state_bytes
 from trainers.bert.data import inputs
@@ -36,6 +37,8 @@ class JaxEngine:
     precision: "float32" or "mixed_bfloat16".
     model_dir: where checkpoints go.
     keep_checkpoints, clip_norm, input_pipelines: `train`'s.
+    noise_scale: measure the gradient noise scale when an update is made
+        of several micro-batches or devices (`train.gradient_noise_scale`).
     """
 
     xla_off = False  # JAX always compiles
@@ -52,6 +55,7 @@ class JaxEngine:
         clip_norm=None,
         input_pipelines=None,
         task=tasks.PRETRAINING,
+        noise_scale=True,
     ):
         if precision == "mixed_float16":
             raise ConfigError(
@@ -65,6 +69,8 @@ class JaxEngine:
         self._schedule, self._clip_norm = schedule, clip_norm
         self._input_pipelines = input_pipelines
         self.task = task
+        self._noise_scale = noise_scale
+        self.noise_pieces = 1  # gradients per update measured: 1 is none
         with model_lib.dtype_policy(precision):
             self._model = task.build(config)
             self.optimizer = optimizer(learning_rate=0.0)
@@ -128,6 +134,8 @@ class JaxEngine:
             # Fresh moments and iteration count (so bias correction restarts).
             zeros = jax.tree.map(np.zeros_like, jax.device_get(self._state.optimizer))
             self._set_state(self._state._replace(optimizer=self.devices.replicate(zeros)))
+        pieces = noise_scale_lib.pieces(plan, self.devices.count)
+        self.noise_pieces = pieces if self._noise_scale else 1
         self._train_step = steps.make_train_step(
             self._model,
             self.optimizer,
@@ -136,21 +144,23 @@ class JaxEngine:
             plan.accumulation_steps,
             self._clip_norm,
             self.task,
+            noise_scale=self.noise_pieces > 1,
         )
 
     def train(self, n):
         """`n` steps in one host call: (metric sums over the applied steps,
         last gradient norm, skipped non-finite steps, how many of the last
-        steps were non-finite in a row)."""
+        steps were non-finite in a row, the sums of |G_b|^2 and |G_B|^2
+        over the applied steps for `noise_scale`)."""
         outputs = []
         with inputs.read_errors_named(self._files.train):
             for _ in range(n):
                 self._state, output = self._train_step(self._state, self._next(self._iterator))
                 outputs.append(output)
         self._synced = False
-        sums, norms, finite = (np.asarray(x) for x in jax.device_get(list(zip(*outputs))))
+        sums, norms, finite, noise = (np.asarray(x) for x in jax.device_get(list(zip(*outputs))))
         trailing = len(finite) - (np.flatnonzero(finite)[-1] + 1) if finite.any() else n
-        return sums.sum(0), float(norms[-1]), int(n - finite.sum()), int(trailing)
+        return sums.sum(0), float(norms[-1]), int(n - finite.sum()), int(trailing), noise.sum(0)
 
     def evaluate(self, plan, files, n):
         """Metric sums over `n` held-out batches, read from their start."""

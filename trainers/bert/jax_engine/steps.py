@@ -7,7 +7,8 @@ pure function of the state (`State`) and the batch:
    every micro-batch loss is normalised by the whole batch;
 2. on each device (`shard_map` over the "batch" axis), the gradients of
    its k micro-batches summed by a `lax.scan`, then one `psum` of gradients
-   and metric sums across the devices: one reduction per update;
+   and metric sums across the devices: one reduction per update (with
+   `noise_scale`, each micro-batch's squared gradient norm is summed too);
 3. the global gradient norm, clipping, and the non-finite check;
 4. the optimizer's `stateless_apply`, with the learning rate of the
    schedule at this global step written into its learning-rate variable;
@@ -56,11 +57,21 @@ def learning_rate_index(optimizer):
 
 
 def make_train_step(
-    model, optimizer, mesh, schedule, accumulation_steps=1, clip_norm=None, task=tasks.PRETRAINING
+    model,
+    optimizer,
+    mesh,
+    schedule,
+    accumulation_steps=1,
+    clip_norm=None,
+    task=tasks.PRETRAINING,
+    noise_scale=False,
 ):
-    """`step(state, batch) -> (state, (sums, gradient norm, finite))`,
-    jitted, the state's buffers donated."""
+    """`step(state, batch) -> (state, (sums, gradient norm, finite, noise))`,
+    jitted, the state's buffers donated; `noise` is [|G_b|^2, |G_B|^2] for
+    the gradient noise scale (`trainers.bert.noise_scale`; |G_b|^2 is 0
+    unless `noise_scale`), zeros for a skipped step."""
     k = int(accumulation_steps)
+    pieces = k * mesh.size
     rate_index = learning_rate_index(optimizer)
 
     def loss(trainable, non_trainable, micro, totals):
@@ -84,9 +95,12 @@ def make_train_step(
             (_, (new_sums, non_trainable)), new_grads = gradients(
                 trainable, non_trainable, micro_batch, totals
             )
+            if noise_scale:  # this micro-batch's squared norm rides with the sums
+                new_sums = jnp.concatenate([new_sums, _squared_norm(new_grads)[None]])
             return (jax.tree.map(jnp.add, grads, new_grads), sums + new_sums, non_trainable), None
 
-        sums = jax.lax.pcast(jnp.zeros([len(task.sums)]), (BATCH,), to="varying")
+        width = len(task.sums) + int(noise_scale)
+        sums = jax.lax.pcast(jnp.zeros([width]), (BATCH,), to="varying")
         start = (jax.tree.map(jnp.zeros_like, trainable), sums, non_trainable)
         (grads, sums, non_trainable), _ = jax.lax.scan(add, start, micro)
         return jax.lax.psum((grads, sums), BATCH) + (non_trainable,)
@@ -98,7 +112,11 @@ def make_train_step(
     def step(state, batch):
         totals = task.totals(batch)
         grads, sums, non_trainable = per_device(state.trainable, state.non_trainable, batch, totals)
-        norm = jnp.sqrt(sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads))
+        norm = jnp.sqrt(_squared_norm(grads))
+        # |G_b|^2: each piece's gradient is 1/m of a b-sequence estimate.
+        small = pieces * sums[-1] if noise_scale else jnp.zeros([])
+        sums = sums[: len(task.sums)]
+        noise = jnp.stack([small, jnp.square(norm)])
         finite = jnp.isfinite(norm) & jnp.all(jnp.isfinite(sums))
         if clip_norm is not None:  # as tf.clip_by_global_norm
             scale = clip_norm / jnp.maximum(norm, clip_norm)
@@ -119,9 +137,18 @@ def make_train_step(
             kept(optimizer_values, state.optimizer),
             state.step + finite.astype(state.step.dtype),
         )
-        return new_state, (jnp.where(finite, sums, 0.0), norm, finite)
+        return new_state, (
+            jnp.where(finite, sums, 0.0),
+            norm,
+            finite,
+            jnp.where(finite, noise, 0.0),
+        )
 
     return jax.jit(step, donate_argnums=0)
+
+
+def _squared_norm(grads):
+    return sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads)
 
 
 def make_eval_step(model, task=tasks.PRETRAINING):

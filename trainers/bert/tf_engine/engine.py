@@ -19,6 +19,7 @@ import tensorflow as tf
 from lamb_tf import LayerwiseOptimizer, tf_dispatch
 from trainers.bert import flops, tasks
 from trainers.bert import model as model_lib
+from trainers.bert import noise_scale as noise_scale_lib
 from trainers.bert.checkpoint import state_bytes
 from trainers.bert.data import inputs
 from trainers.bert.errors import ConfigError
@@ -46,6 +47,8 @@ class TFEngine:
     model_dir: where checkpoints go.
     keep_checkpoints, clip_norm, jit_compile, input_pipelines: `train`'s.
     task: what the model computes (`tasks`; default pretraining).
+    noise_scale: measure the gradient noise scale when an update is made
+        of several micro-batches or replicas (`train.gradient_noise_scale`).
     """
 
     def __init__(
@@ -61,9 +64,12 @@ class TFEngine:
         jit_compile=True,
         input_pipelines=None,
         task=tasks.PRETRAINING,
+        noise_scale=True,
     ):
         self.strategy = strategy
         self.task = task
+        self._noise_scale = noise_scale
+        self.noise_pieces = 1  # gradients per update measured: 1 is none
         # TensorFlow's TPU build cannot XLA-compile for the CPU.
         self.xla_off = jit_compile and not tf_dispatch.xla_compiles_under(strategy)
         self._clip_norm, self._jit_compile = clip_norm, jit_compile and not self.xla_off
@@ -135,6 +141,8 @@ class TFEngine:
         if resume is not None:
             self._checkpointer.restore(resume.path, with_iterator=mid_phase and not self._tpu)
         self._phase_index.assign(plan.index)
+        pieces = noise_scale_lib.pieces(plan, self.strategy.num_replicas_in_sync)
+        self.noise_pieces = pieces if self._noise_scale else 1
         if plan.phase.reset_optimizer and self.step == plan.first_step:
             # Fresh moments and iteration count (so bias correction restarts).
             for variable in self.optimizer.variables:
@@ -151,17 +159,19 @@ class TFEngine:
             split_batch=not self._tpu,
             task=self.task,
             rate_factors=self.task.rate_factors(self.model),
+            noise_scale=self.noise_pieces > 1,
         )
 
     def train(self, n):
         """`n` steps in one host call: (metric sums over the applied steps,
         last gradient norm, skipped non-finite steps, how many of the last
-        steps were non-finite in a row)."""
+        steps were non-finite in a row, the sums of |G_b|^2 and |G_B|^2
+        over the applied steps for `noise_scale`)."""
         with inputs.read_errors_named(self._files.train):
-            sums, norm, skipped, trailing = self._steps.train(
+            sums, norm, skipped, trailing, noise = self._steps.train(
                 self._iterator, tf.constant(n, tf.int64)
             )
-        return sums.numpy(), float(norm), int(skipped), int(trailing)
+        return sums.numpy(), float(norm), int(skipped), int(trailing), noise.numpy()
 
     def evaluate(self, plan, files, n):
         """Metric sums over `n` held-out batches, read from their start."""

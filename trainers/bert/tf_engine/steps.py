@@ -13,7 +13,9 @@ One call of the train step is one optimizer update of the global batch:
 4. the global gradient norm is taken (after the all-reduce, so clipping
    sees the norm of the global batch, not of one replica's share), the
    gradients are clipped, and a step whose gradients are not finite is
-   skipped;
+   skipped; with several micro-batches or replicas, each micro-batch's
+   squared gradient norm rides along in the all-reduce for the gradient
+   noise scale (`noise_scale`);
 5. in cross-replica context (`merge_call`), the update is applied only if
    the step is finite (with per-variable learning-rate factors, each
    variable's change is then scaled by its factor): `lamb_tf` optimizers
@@ -56,6 +58,9 @@ class Steps:
             checkpointable `tf.data` iterator), split here among the local
             replicas; False: a distributed iterator (TPU) yields per-replica
             values already.
+        noise_scale: also sum, per update, each micro-batch's squared
+            gradient norm (one more pass over the gradients per
+            micro-batch; `noise_scale.GradientNoiseScale` reads it).
     """
 
     def __init__(
@@ -71,8 +76,10 @@ class Steps:
         split_batch=True,
         task=tasks.PRETRAINING,
         rate_factors=None,
+        noise_scale=False,
     ):
         self.model = model
+        self.noise_scale = noise_scale
         self.task = task
         self.rate_factors = rate_factors
         self.optimizer = optimizer
@@ -92,42 +99,52 @@ class Steps:
     def _train_loop(self, iterator, num_steps):
         """Returns (metric sums over applied steps, last gradient norm,
         number of skipped non-finite steps, how many of the last steps were
-        non-finite in a row)."""
+        non-finite in a row, and the sums over applied steps of |G_b|^2 and
+        |G_B|^2 (`noise_scale`; zeros when not measured))."""
         sums = tf.zeros([len(self.task.sums)])
         norm = tf.constant(0.0)
         skipped = tf.constant(0, tf.int64)
         trailing = tf.constant(0, tf.int64)
+        noise = tf.zeros([2])
         for _ in tf.range(num_steps):
-            step_sums, norm, finite = self._local(
+            step_sums, norm, finite, step_noise = self._local(
                 self.strategy.run(self._replica_step, args=(self._next(iterator),))
             )
             sums += tf.where(finite, step_sums, 0.0)
+            noise += tf.where(finite, step_noise, 0.0)
             skipped += tf.cast(~finite, tf.int64)
             trailing = tf.where(finite, tf.zeros_like(trailing), trailing + 1)
-        return sums, norm, skipped, trailing
+        return sums, norm, skipped, trailing, noise
 
     def _replica_step(self, batch):
         context = tf.distribute.get_replica_context()
         totals = context.all_reduce(SUM, self.task.totals(batch))
-        grads, sums = self._gradients(batch, totals, self.loss_scale.scale)
-        reduced = context.all_reduce(SUM, [*grads, sums])
-        grads, sums = reduced[:-1], reduced[-1]
+        scale = self.loss_scale.scale
+        grads, sums, squared = self._gradients(batch, totals, scale)
+        # The micro-batches' squared norms ride along with the metric sums.
+        reduced = context.all_reduce(SUM, [*grads, tf.concat([sums, [squared]], 0)])
+        grads, sums, squared = reduced[:-1], reduced[-1][:-1], reduced[-1][-1]
         # Norm of the unscaled gradients; clipping the scaled ones at
         # clip_norm x scale is clipping the unscaled ones at clip_norm.
         scaled_norm = tf.linalg.global_norm(grads)
-        norm = scaled_norm / self.loss_scale.scale
+        norm = scaled_norm / scale
+        # |G_b|^2: each of the m pieces' gradient is 1/m of a b-sequence
+        # estimate of the gradient (the loss is normalised by the batch).
+        pieces = self.accumulation_steps * self.strategy.num_replicas_in_sync
+        noise = tf.stack([pieces * squared / tf.square(scale), tf.square(norm)])
         finite = tf.math.is_finite(scaled_norm) & tf.reduce_all(tf.math.is_finite(sums))
         if self.clip_norm is not None:
             grads, _ = tf.clip_by_global_norm(
                 grads, self.clip_norm * self.loss_scale.scale, use_norm=scaled_norm
             )
         context.merge_call(self._apply, args=(grads, finite))
-        return sums, norm, finite
+        return sums, norm, finite, noise
 
     def _micro_batch_gradients(self, batch, totals, scale):
         """Per replica: gradients of (loss of this replica's part of the
         batch, normalised by the global totals) x scale, summed over the
-        micro-batches, and the metric sums."""
+        micro-batches, the metric sums, and the sum of the micro-batches'
+        squared gradient norms (0 when `noise_scale` is off)."""
         variables = self.model.trainable_variables
         k = self.accumulation_steps
 
@@ -141,21 +158,22 @@ class Steps:
                 tf.zeros(v.shape, v.dtype) if g is None else tf.convert_to_tensor(g)
                 for g, v in zip(grads, variables)
             ]
-            return grads, sums
+            squared = _squared_norm(grads) if self.noise_scale else tf.constant(0.0)
+            return grads, sums, squared
 
         if k == 1:
             return one(batch)
         micro = {n: tf.reshape(t, [k, -1, *t.shape[1:]]) for n, t in batch.items()}
 
-        def body(i, grads, sums):
-            new_grads, new_sums = one({n: t[i] for n, t in micro.items()})
-            return i + 1, [a + b for a, b in zip(grads, new_grads)], sums + new_sums
+        def body(i, grads, sums, squared):
+            new_grads, new_sums, new_squared = one({n: t[i] for n, t in micro.items()})
+            grads = [a + b for a, b in zip(grads, new_grads)]
+            return i + 1, grads, sums + new_sums, squared + new_squared
 
         zeros = [tf.zeros(v.shape, v.dtype) for v in variables]
-        _, grads, sums = tf.while_loop(
-            lambda i, *_: i < k, body, (0, zeros, tf.zeros([len(self.task.sums)]))
-        )
-        return grads, sums
+        start = (0, zeros, tf.zeros([len(self.task.sums)]), tf.constant(0.0))
+        _, grads, sums, squared = tf.while_loop(lambda i, *_: i < k, body, start)
+        return grads, sums, squared
 
     def _apply(self, strategy, grads, finite):
         """Cross-replica context: the gradients are already summed."""
@@ -210,6 +228,10 @@ class Steps:
         return tf.nest.map_structure(
             lambda v: self.strategy.experimental_local_results(v)[0], values
         )
+
+
+def _squared_norm(grads):
+    return tf.add_n([tf.reduce_sum(tf.square(tf.cast(g, tf.float32))) for g in grads])
 
 
 def split_among_replicas(strategy, batch):

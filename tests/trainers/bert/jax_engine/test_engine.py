@@ -162,17 +162,17 @@ def test_a_run_killed_and_resumed_ends_with_the_uninterrupted_weights(runs):
 REDUCTIONS = """
 import json, re, keras, jax, numpy as np
 import lamb_tf
-from trainers.bert import model as model_lib, phases
+from trainers.bert import model as model_lib, phases, tasks
 from trainers.bert.jax_engine import devices, steps
 
-config = model_lib.preset("tiny", vocabulary_size=512)
+config = model_lib.preset("tiny", vocabulary_size=512, dropout=0.0)
 model = model_lib.build_pretraining_model(config)
 optimizer = lamb_tf.LAMB(learning_rate=0.0, weight_decay=0.01)
 optimizer.build(model.trainable_variables)
 where = devices.Devices()
 state = where.replicate(steps.State.of(model, optimizer))
 rng = np.random.default_rng(0)
-batch = where.batch({
+host = {
     "token_ids": rng.integers(0, 512, (8, 32)).astype("int32"),
     "segment_ids": np.zeros((8, 32), "int32"),
     "padding_mask": np.ones((8, 32), "int32"),
@@ -180,12 +180,14 @@ batch = where.batch({
     "masked_lm_ids": rng.integers(0, 512, (8, 4)).astype("int32"),
     "masked_lm_weights": np.ones((8, 4), "float32"),
     "next_sentence_labels": rng.integers(0, 2, (8, 1)).astype("int32"),
-})
+}
+batch = where.batch(host)
 schedule = phases.schedule(phases.plan([phases.Phase(seq_length=32, max_predictions=4,
     global_batch_size=8, steps=10, peak_learning_rate=1e-3)], 2, 32))
 out = {}
-for k in (1, 2):
-    step = steps.make_train_step(model, optimizer, where.mesh, schedule, k, clip_norm=1.0)
+for k in (1, 2):  # with the pieces' squared norms for the noise scale
+    step = steps.make_train_step(
+        model, optimizer, where.mesh, schedule, k, clip_norm=1.0, noise_scale=True)
     text = step.lower(state, batch).compile().as_text()
     # Computations by name, and the bodies of the while loops (the scan).
     computations, name = {}, None
@@ -204,13 +206,32 @@ for k in (1, 2):
         "in_loops": sum(reductions(computations.get(b, [])) for b in bodies),
         "loops": len(bodies),
     }
+# The noise: 2 devices x 2 micro-batches = 4 pieces of 2 sequences, each
+# piece's gradient taken on its own (loss normalised by the whole batch).
+step = steps.make_train_step(
+    model, optimizer, where.mesh, schedule, 2, clip_norm=1.0, noise_scale=True)
+_, (_, _, _, noise) = step(where.replicate(steps.State.of(model, optimizer)), batch)
+task = tasks.PRETRAINING
+totals = task.totals(host)
+def piece_loss(trainable, part):
+    outputs, _ = model.stateless_call(
+        trainable, [v.value for v in model.non_trainable_variables],
+        {n: part[n] for n in task.inputs}, training=True)
+    return task.loss(task.batch_sums(outputs, part), totals)
+trainable = [v.value for v in model.trainable_variables]
+grads = [jax.grad(piece_loss)(trainable, {n: t[2 * i:2 * i + 2] for n, t in host.items()})
+         for i in range(4)]
+squares = [sum(float(np.sum(np.square(np.float64(g)))) for g in piece) for piece in grads]
+whole = [sum(np.float64(piece[j]) for piece in grads) for j in range(len(trainable))]
+out["noise"] = [float(x) for x in noise]
+out["noise_reference"] = [4 * sum(squares), sum(float(np.sum(g * g)) for g in whole)]
 # A step whose loss is not finite is skipped: weights, optimizer state and
 # step stay; a finite one after it is applied.
 step = steps.make_train_step(model, optimizer, where.mesh, schedule, 1, clip_norm=1.0)
 before = jax.device_get(state)
 bad = dict(batch, masked_lm_weights=where.batch(
     {"w": np.full((8, 4), np.nan, "float32")})["w"])
-state, (sums, norm, finite) = step(state, bad)
+state, (sums, norm, finite, _) = step(state, bad)
 after = jax.device_get(state)
 out["skipped"] = {
     "finite": bool(finite),
@@ -218,18 +239,20 @@ out["skipped"] = {
     "same": all(np.array_equal(a, b) for a, b in zip(
         before.trainable + before.optimizer, after.trainable + after.optimizer)),
 }
-state, (sums, norm, finite) = step(state, batch)
+state, (sums, norm, finite, _) = step(state, batch)
 out["applied"] = {"finite": bool(finite), "step": int(state.step)}
 print("RESULT " + json.dumps(out))
 """
 
 
-def test_the_step_reduces_once_per_update_and_skips_a_non_finite_update():
+def test_the_step_reduces_once_per_update_measures_each_piece_and_skips_a_non_finite_update():
     output = run_process("-c", REDUCTIONS, env=TWO_DEVICES)
     found = json.loads(output.split("RESULT ", 1)[1])
     one, two = found["1"], found["2"]
     assert two["loops"] >= 1  # the micro-batch scan is a loop
     assert two["in_loops"] == 0  # no reduction inside it
     assert 0 < two["all"] == one["all"]
+    np.testing.assert_allclose(found["noise"], found["noise_reference"], rtol=1e-5)
+    assert found["noise"][0] > 1.2 * found["noise"][1]
     assert found["skipped"] == {"finite": False, "step": 0, "same": True}
     assert found["applied"] == {"finite": True, "step": 1}

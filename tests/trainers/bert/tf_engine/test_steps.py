@@ -1,6 +1,8 @@
 """The train step: k accumulated micro-batches give the update of one batch
 k times the size, and two replicas give the update of one device, to float
-tolerance; non-finite steps are skipped."""
+tolerance; non-finite steps are skipped; the squared gradient norms of the
+pieces of an update (for the gradient noise scale) are those of each piece's
+own gradient."""
 
 import collections
 
@@ -12,12 +14,12 @@ import tensorflow as tf
 import lamb_tf
 from lamb_tf import tf_dispatch
 from tests import float32
-from trainers.bert import model
+from trainers.bert import model, tasks
 from trainers.bert.data import builtin, patterns, pipeline
 from trainers.bert.tf_engine.steps import Steps
 
 SEQ, PREDICTIONS, GLOBAL_BATCH = 32, 5, 8
-Run = collections.namedtuple("Run", "weights sums step skipped optimizer initial")
+Run = collections.namedtuple("Run", "weights sums step skipped optimizer initial noise")
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,7 @@ def _train(
             clip_norm=1.0,
             jit_compile=tf_dispatch.xla_compiles_under(strategy),  # as the engine decides
             split_batch=not distributed_iterator,
+            noise_scale=accumulation_steps * strategy.num_replicas_in_sync > 1,
         )
 
     def dataset(context, batch_size):
@@ -69,9 +72,9 @@ def _train(
         iterator = iter(batches)
     else:
         iterator = iter(dataset(None, GLOBAL_BATCH))
-    sums, norm, skipped, _ = runner.train(iterator, tf.constant(steps, tf.int64))
+    sums, norm, skipped, _, noise = runner.train(iterator, tf.constant(steps, tf.int64))
     weights = [v.numpy() for v in net.trainable_variables]
-    return Run(weights, sums.numpy(), int(step.numpy()), int(skipped), opt, initial)
+    return Run(weights, sums.numpy(), int(step.numpy()), int(skipped), opt, initial, noise.numpy())
 
 
 def _poison(batch, on):
@@ -95,7 +98,7 @@ def one_device(files):
 
 
 def test_accumulated_micro_batches_equal_one_large_batch(files, one_device):
-    weights, sums, step, _, _, _ = _train(files, tf.distribute.get_strategy(), 4)
+    weights, sums, step, *_ = _train(files, tf.distribute.get_strategy(), 4)
     assert step == one_device[2] == 3
     assert _max_difference(weights, one_device[0]) < _atol(one_device)
     np.testing.assert_allclose(sums, one_device[1], rtol=float32.SUMS_RTOL)
@@ -108,7 +111,7 @@ def test_accumulated_micro_batches_equal_one_large_batch(files, one_device):
 def test_two_logical_devices_equal_one_device(
     files, one_device, accumulation_steps, two_cpus, distributed_iterator
 ):
-    weights, sums, _, _, _, _ = _train(
+    weights, sums, *_ = _train(
         files, two_cpus, accumulation_steps, distributed_iterator=distributed_iterator
     )
     assert _max_difference(weights, one_device[0]) < _atol(one_device)
@@ -129,6 +132,46 @@ def test_keras_optimizers_on_two_devices_equal_one_device(files, two_cpus):
 
 
 def test_a_non_finite_step_is_skipped(files):
-    weights, _, step, skipped, opt, _ = _train(files, tf.distribute.get_strategy(), 1, poison=True)
+    weights, _, step, skipped, opt, *_ = _train(files, tf.distribute.get_strategy(), 1, poison=True)
     assert skipped == 1 and step == 2 and int(opt.iterations.numpy()) == 2
     assert all(np.isfinite(w).all() for w in weights)
+
+
+def _piece_norms(files, pieces):
+    """(m x the sum of the pieces' squared gradient norms, the squared norm
+    of their sum) of the first batch at the initial weights, each piece's
+    gradient taken on its own (its loss normalised by the whole batch)."""
+    keras.utils.set_random_seed(1)
+    config = model.preset("tiny", vocabulary_size=builtin.VOCAB_SIZE, dropout=0.0)
+    net = model.build_pretraining_model(config)
+    batch = next(iter(pipeline.make_dataset(files, SEQ, PREDICTIONS, GLOBAL_BATCH)))
+    totals = tasks.PRETRAINING.totals(batch)
+    squares, total = [], None
+    for piece in range(pieces):
+        part = {n: tf.split(t, pieces)[piece] for n, t in batch.items()}
+        with tf.GradientTape() as tape:
+            outputs = net({n: part[n] for n in tasks.PRETRAINING.inputs}, training=True)
+            sums = tasks.PRETRAINING.batch_sums(outputs, part)
+            loss = tasks.PRETRAINING.loss(sums, totals)
+        grads = tape.gradient(loss, net.trainable_variables)
+        grads = [tf.convert_to_tensor(g).numpy().astype(np.float64) for g in grads]
+        squares.append(sum(float((g**2).sum()) for g in grads))
+        total = grads if total is None else [a + b for a, b in zip(total, grads)]
+    return pieces * sum(squares), sum(float((g**2).sum()) for g in total)
+
+
+@pytest.mark.parametrize("replicas, accumulation_steps", [(1, 2), (2, 1), (1, 4)])
+def test_noise_measures_the_squared_norm_of_each_piece(
+    files, two_cpus, replicas, accumulation_steps
+):
+    strategy = two_cpus if replicas == 2 else tf.distribute.get_strategy()
+    noise = _train(files, strategy, accumulation_steps, steps=1).noise
+    small, big = _piece_norms(files, replicas * accumulation_steps)
+    np.testing.assert_allclose(noise, [small, big], rtol=1e-5)
+    # Pieces of fewer sequences are noisier: this is what B_simple measures.
+    assert small > 1.2 * big
+
+
+def test_no_noise_is_measured_from_one_piece(one_device):
+    np.testing.assert_array_equal(one_device.noise[0], 0.0)
+    assert one_device.noise[1] > 0
