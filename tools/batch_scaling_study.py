@@ -1,79 +1,73 @@
-"""The paper's central claim at small scale: does accuracy hold as the batch grows?
+"""Steps to a target against batch size: the paper's claim measured the way
+the field measures data parallelism (Shallue et al. 2018; the deep-learning
+tuning playbook).
 
-    python tools/batch_scaling_study.py                  # the full study, about an hour on 2 cores
-    python tools/batch_scaling_study.py --quick          # a few minutes: the pipeline end to end
+    python tools/batch_scaling_study.py          # the full study: about 45 min on 2 cores
+    python tools/batch_scaling_study.py --quick  # under 3 minutes: the pipeline end to end
+    python tools/batch_scaling_study.py --size=accelerator --strategy=auto  # one GPU/TPU
 
-Pretrains BERT-tiny with the real trainer (`trainers.bert.train`, gradient
-accumulation for the large batches) on the built-in corpus, or on your
-TFRecords (`--train_files`, `--eval_files`, `--vocab_file`), for the same
-number of training sequences (so the same epochs) at every batch size, with
-`lamb_tf.LAMB`, `lamb_tf.LARS`, `keras.optimizers.AdamW` and
-`keras.optimizers.Lamb`.
+Every run pretrains BERT with the real trainer (`trainers.bert.train`,
+gradient accumulation for the large batches) until its held-out masked-LM
+accuracy reaches `--target` (the trainer's `target_mlm_accuracy`, checked
+about `--evals` times per run) or a cap of `--max_sequences` training
+sequences, the same at every batch (so at least 100 updates at the largest
+batch). The learning rate warms up linearly, then decays linearly to 0 at
+the cap (the paper's recipe, its length set by the cap). Optimizers:
+`lamb_tf.LAMB`, `lamb_tf.LARS`, `keras.optimizers.AdamW`,
+`keras.optimizers.Lamb` and Nesterov momentum (`keras.optimizers.SGD`).
 
-1. Sweep: at the smallest batch, each optimizer is trained at five learning
-   rates (x0.25, x0.5, x1, x2, x4 a usual value for it); the best held-out
-   masked-LM accuracy picks its base rate.
-2. Study: at every batch size B the rate is base x sqrt(B / B_0) (the
-   square-root rule), and the warmup fraction grows as sqrt(B / B_0) too
-   (from 2% of the steps at B_0, at most half of them).
+Two protocols:
+- tuned: every optimizer at every batch size gets `--trials` runs, at
+  quasi-random (Halton) points of the same box: peak learning rate from
+  1/4 to 4 times a usual rate for the optimizer scaled by sqrt(B / B_0),
+  warmup from 0.5% to 30% of the cap. A cell reports its best run (fewest
+  steps to the target).
+- paper: the best tuned run at the smallest batch B_0 gives the base rate
+  and warmup fraction; at batch B the rate is scaled by sqrt(B / B_0) and
+  the warmup fraction grows linearly with B (at most 30%): the paper's
+  untuned recipe.
+Then the best tuned run of `--repeat` cells runs again with another seed.
 
-Writes, in `--output_dir`: `results.md` (the sweep and the study as tables),
-`results.csv` (one row per batch size and optimizer), `batch_scaling.png`
-(held-out masked-LM accuracy against batch size, one line per optimizer),
-and `cells/`, one folder per run with its log and a `result.json`. A cell
-with a `result.json` is not run again: an interrupted study resumes.
+If an optimizer misses the target at B_0 with every trial, the study stops
+there with that finding (lower `--target` or raise `--max_sequences`).
+
+Writes, in `--output_dir`: `results.md` (tables), `results.csv` (one row per
+protocol, optimizer and batch), `trials.csv` (every run),
+`batch_scaling.png`, `corpus.json` (what the data was made from, with its
+SHA-256), and `cells/`, one folder per run with its log and `result.json`:
+a run with a `result.json` is not run again, so a study can be interrupted
+and grown (more batches, optimizers or trials) in steps.
 """
 
-import collections
 import contextlib
-import csv
+import dataclasses
 import json
 import math
 import os
+import sys
 import time
 
 from trainers.bert import cli
 
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
+import batch_scaling_report as report  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags, logging  # noqa: E402
+from absl import flags, logging  # noqa: E402
 
 import lamb_tf  # noqa: E402
-from lamb_tf.schedules import sqrt_batch_scaling  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
+from trainers.bert.data import builtin, corpus, create, docstrings, instances, records  # noqa: E402
+from trainers.bert.errors import ConfigError, TrainingError  # noqa: E402
 from trainers.bert.phases import Phase  # noqa: E402
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("output_dir", "/tmp/batch_scaling_study", "Tables, plot and runs go here.")
-flags.DEFINE_bool("quick", False, "Two small batch sizes, few sequences: minutes, for CI.")
-flags.DEFINE_list("batch_sizes", None, "Global batch sizes (default 32, 64, ..., 4096).")
-flags.DEFINE_list(
-    "optimizers", None, "Subset of: " + ", ".join(("lamb", "lars", "adamw", "keras_lamb"))
-)
-flags.DEFINE_integer("sequences", None, "Training sequences per run (default 32768).")
-flags.DEFINE_string("data_dir", None, "Built-in data, made on first use (default output_dir/data).")
-flags.DEFINE_string("train_files", None, "Your TFRecords (google-research/bert schema) instead.")
-flags.DEFINE_string("eval_files", None, "Held-out TFRecords for --train_files.")
-flags.DEFINE_string("vocab_file", None, "The vocabulary of --train_files.")
-flags.DEFINE_integer("seq_length", 32, "Sequence length of the data.")
-flags.DEFINE_integer("max_predictions", 5, "Masked-LM predictions per sequence of the data.")
-flags.DEFINE_integer("seed", 0, "Of weights, dropout and input order, the same in every run.")
+from trainers.bert.progress import LOG  # noqa: E402
+from trainers.bert.tf_engine import strategies  # noqa: E402
 
 WEIGHT_DECAY = 0.01
-EXCLUDE = ["layer_norm", "bias"]  # the BERT recipe's exclusions, for every optimizer
-
-
-def _adamw(learning_rate):
-    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=WEIGHT_DECAY)
-    optimizer.exclude_from_weight_decay(var_names=EXCLUDE)
-    return optimizer
-
-
-def _keras_lamb(learning_rate):
-    # Keras' Lamb has no exclusion list; its decay is decoupled (outside the ratio).
-    return keras.optimizers.Lamb(learning_rate=learning_rate, weight_decay=WEIGHT_DECAY)
+EXCLUDE = ["layer_norm", "bias"]  # the BERT recipe's exclusions, where allowed
+WARMUP_RANGE = (0.005, 0.3)  # of the step cap; the paper's growth is capped at the top
+RATE_RANGE = (-2.0, 2.0)  # log2 of the factor on the usual (sqrt-scaled) rate
 
 
 def _lamb(learning_rate):
@@ -88,167 +82,331 @@ def _lars(learning_rate):
     )
 
 
-# name: (label, factory, a usual learning rate at batch 32 for BERT-tiny)
+def _adamw(learning_rate):
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=WEIGHT_DECAY)
+    optimizer.exclude_from_weight_decay(var_names=EXCLUDE)
+    return optimizer
+
+
+def _keras_lamb(learning_rate):
+    # Keras' Lamb has no exclusion list; its decay is decoupled (outside the ratio).
+    return keras.optimizers.Lamb(learning_rate=learning_rate, weight_decay=WEIGHT_DECAY)
+
+
+def _nesterov(learning_rate):
+    optimizer = keras.optimizers.SGD(
+        learning_rate=learning_rate, momentum=0.9, nesterov=True, weight_decay=WEIGHT_DECAY
+    )
+    optimizer.exclude_from_weight_decay(var_names=EXCLUDE)
+    return optimizer
+
+
+# name: (label, factory, the centre of its learning-rate box at batch 32)
 OPTIMIZERS = {
     "lamb": ("lamb_tf.LAMB", _lamb, 1e-2),
     "lars": ("lamb_tf.LARS", _lars, 10.0),
     "adamw": ("keras AdamW", _adamw, 1e-3),
     "keras_lamb": ("keras Lamb", _keras_lamb, 1e-2),
+    "nesterov": ("Nesterov SGD", _nesterov, 0.1),
 }
-SWEEP = (0.25, 0.5, 1.0, 2.0, 4.0)
 
-Settings = collections.namedtuple(
-    "Settings", "batch_sizes sequences micro_batch eval_steps sweep optimizers"
+
+@dataclasses.dataclass(frozen=True)
+class Size:
+    """A study's scale: model, data shape, batches, cap, target."""
+
+    model: str
+    seq_length: int
+    max_predictions: int
+    batch_sizes: tuple
+    micro_batch: int
+    max_sequences: int
+    target: float
+    trials: int
+    evals: int
+    eval_steps: int
+    repeat: tuple
+    reference_batch: int  # where the optimizers' usual rates hold
+
+
+SIZES = {
+    # 2 CPU cores: about 45 minutes.
+    "cpu": Size(
+        "tiny", 32, 5, (16, 32, 64, 128, 256), 32, 25600, 0.08, 3, 40, 16,
+        ("lamb@16", "lamb@64", "adamw@64"), 32,
+    ),
+    # The pipeline end to end in under 3 minutes (the test's).
+    "quick": Size("tiny", 32, 5, (16, 64), 16, 1280, 0.03, 1, 2, 2, ("lamb@16",), 32),
+    # One GPU or TPU: BERT-mini at sequence length 128 (not measured here).
+    "accelerator": Size(
+        "mini", 128, 20, (256, 512, 1024, 2048, 4096, 8192), 256, 819200, 0.30, 3, 25, 20,
+        ("lamb@256", "lamb@2048", "adamw@2048"), 32,
+    ),
+}  # fmt: skip
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output_dir", "/tmp/batch_scaling_study", "Tables, plot and runs go here.")
+flags.DEFINE_enum("size", "cpu", list(SIZES), "The study's scale (see SIZES).")
+flags.DEFINE_bool("quick", False, "Same as --size=quick.")
+flags.DEFINE_list("batch_sizes", None, "Global batch sizes (default: the size's).")
+flags.DEFINE_list("optimizers", None, "Subset of: " + ", ".join(OPTIMIZERS))
+flags.DEFINE_integer("trials", None, "Runs per optimizer and batch size in the tuned protocol.")
+flags.DEFINE_float("target", None, "Held-out masked-LM accuracy to reach.")
+flags.DEFINE_integer("max_sequences", None, "Training sequences at which a run stops (a miss).")
+flags.DEFINE_integer("micro_batch", None, "Sequences per replica per forward pass.")
+flags.DEFINE_list("repeat", None, "Cells (optimizer@batch) whose best run is repeated.")
+flags.DEFINE_enum(
+    "corpus", None, ["python", "pydoc"], "python: help topics + standard-library docstrings."
+)
+flags.DEFINE_string("data_dir", None, "Where the data is made (default output_dir/data).")
+flags.DEFINE_string("train_files", None, "Your TFRecords (google-research/bert schema) instead.")
+flags.DEFINE_string("eval_files", None, "Held-out TFRecords for --train_files.")
+flags.DEFINE_string("vocab_file", None, "The vocabulary of --train_files.")
+flags.DEFINE_integer("seed", 0, "Of weights, dropout and input order; a repeat uses seed + 1.")
+flags.DEFINE_string("tpu", None, "TPU name or address; 'local' on a TPU VM.")
+flags.DEFINE_enum(
+    "strategy", "auto", list(strategies.STRATEGIES), "tf.distribute strategy (as the trainer's)."
 )
 
 
-def _settings():
-    if FLAGS.quick:
-        batches, sequences, micro, eval_steps, sweep = [16, 64], 512, 16, 4, (0.5, 1.0)
-    else:
-        batches, sequences, micro, eval_steps, sweep = (
-            [32 * 2**i for i in range(8)],
-            32768,
-            32,
-            20,
-            SWEEP,
-        )
-    batches = [int(b) for b in FLAGS.batch_sizes] if FLAGS.batch_sizes else batches
-    sequences = FLAGS.sequences or sequences
-    names = FLAGS.optimizers or list(OPTIMIZERS)
-    unknown = set(names) - set(OPTIMIZERS)
+def _size():
+    size = SIZES["quick" if FLAGS.quick else FLAGS.size]
+    overrides = {
+        "batch_sizes": FLAGS.batch_sizes and tuple(sorted(int(b) for b in FLAGS.batch_sizes)),
+        "trials": FLAGS.trials,
+        "target": FLAGS.target,
+        "max_sequences": FLAGS.max_sequences,
+        "micro_batch": FLAGS.micro_batch,
+        "repeat": FLAGS.repeat and tuple(FLAGS.repeat),
+    }
+    size = dataclasses.replace(size, **{k: v for k, v in overrides.items() if v is not None})
+    if size.trials < 1:
+        raise ConfigError(f"--trials={size.trials}: each cell needs at least one run")
+    if not 0 < size.target < 1:
+        raise ConfigError(f"--target={size.target}: an accuracy in (0, 1)")
+    for batch in size.batch_sizes:
+        micro = min(size.micro_batch, batch)
+        if batch % micro:
+            raise ConfigError(
+                f"--batch_sizes: {batch} is not a multiple of the micro-batch {micro} "
+                "(--micro_batch)"
+            )
+        if size.max_sequences // batch < 1:
+            raise ConfigError(
+                f"--max_sequences={size.max_sequences} is less than one step of batch {batch}"
+            )
+    unknown = set(FLAGS.optimizers or ()) - set(OPTIMIZERS)
     if unknown:
-        raise app.UsageError(
+        raise ConfigError(
             f"--optimizers: unknown {sorted(unknown)}; choose from {list(OPTIMIZERS)}"
         )
-    batches = sorted(batches)
-    for batch in batches:
-        if sequences % batch or batch % min(micro, batch):
-            raise app.UsageError(
-                f"--batch_sizes: {batch} must divide --sequences={sequences} and be a multiple "
-                f"of the micro-batch {micro}"
-            )
-    return Settings(batches, sequences, micro, eval_steps, sweep, names)
+    return size
 
 
-def _cell(name, batch, learning_rate, settings):
-    """One pretraining run; its result, read back if it finished before."""
-    folder = os.path.join(FLAGS.output_dir, "cells", f"{name}_b{batch}_lr{learning_rate:.4g}")
-    result_file = os.path.join(folder, "result.json")
-    if os.path.exists(result_file):
-        with open(result_file) as f:
-            return json.load(f)
-    steps = settings.sequences // batch
-    # 2% of the steps at the smallest batch, growing as sqrt(B / B_0).
-    growth = math.sqrt(batch / settings.batch_sizes[0])
-    warmup = max(1, min(steps // 2, round(0.02 * growth * steps)))
-    phase = Phase(
-        seq_length=FLAGS.seq_length,
-        max_predictions=FLAGS.max_predictions,
-        global_batch_size=batch,
-        steps=steps,
-        warmup_steps=warmup,
-        peak_learning_rate=learning_rate,
-        power=1.0,
-        train_files=FLAGS.train_files or "builtin:pydoc",
-        eval_files=FLAGS.eval_files,
-        micro_batch_size=min(settings.micro_batch, batch),
-    )
-    os.makedirs(folder, exist_ok=True)
-    start = time.perf_counter()
-    with open(os.path.join(folder, "train.log"), "a") as log, contextlib.redirect_stdout(log):
-        summary = train_lib.train(
-            folder,
-            phases=[phase],
-            optimizer=OPTIMIZERS[name][1],
-            model="tiny",
-            steps_per_loop=min(50, steps),
-            checkpoint_every=None,
-            keep_checkpoints=1,
-            eval_steps=settings.eval_steps,
-            vocab_file=FLAGS.vocab_file,
-            data_dir=FLAGS.data_dir or os.path.join(FLAGS.output_dir, "data"),
-            seed=FLAGS.seed,
-            peak_flops=1e12,  # not measured: MFU plays no part here
-            export=False,
-            tensorboard=False,
+def _halton(index, base):
+    """The `index`-th point of the van der Corput sequence in `base`."""
+    point, fraction = 0.0, 1.0 / base
+    while index:
+        index, digit = divmod(index, base)
+        point += digit * fraction
+        fraction /= base
+    return point
+
+
+def tuned_settings(name, batch, size):
+    """The tuned protocol's (learning rate, warmup fraction) trials of a
+    cell: the same Halton points for every cell, in a box whose rate slides
+    with sqrt(B)."""
+    centre = OPTIMIZERS[name][2] * math.sqrt(batch / size.reference_batch)
+    low, high = RATE_RANGE
+    w_low, w_high = WARMUP_RANGE
+    return [
+        (
+            centre * 2 ** (low + (high - low) * _halton(i, 2)),
+            w_low * (w_high / w_low) ** _halton(i, 3),
         )
-    result = {
-        "optimizer": OPTIMIZERS[name][0],
-        "batch_size": batch,
-        "learning_rate": learning_rate,
-        "warmup_steps": warmup,
-        "steps": steps,
-        "mlm_accuracy": summary["eval"]["mlm_accuracy"],
-        "mlm_loss": summary["eval"]["mlm_loss"],
-        "nsp_accuracy": summary["eval"]["nsp_accuracy"],
-        "wall_seconds": round(time.perf_counter() - start, 1),
-    }
-    with open(result_file + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(result_file + ".tmp", result_file)  # a result is whole or absent
-    return result
+        for i in range(1, size.trials + 1)
+    ]
 
 
-def _print(result, note=""):
-    r = result
+def paper_settings(base, batch, first_batch):
+    """The paper's protocol: the rate scaled by sqrt(B / B_0), the warmup
+    fraction linearly with B (capped)."""
+    growth = batch / first_batch
+    fraction = min(WARMUP_RANGE[1], base["warmup_fraction"] * growth)
+    return base["learning_rate"] * math.sqrt(growth), fraction
+
+
+class Study:
+    """Runs cells (cached in `output_dir/cells`) on one strategy."""
+
+    def __init__(self, size, data, strategy):
+        self.size, self.data, self.strategy = size, data, strategy
+        self.folder = os.path.join(
+            FLAGS.output_dir, "cells", f"{size.model}_seq{size.seq_length}_cap{size.max_sequences}"
+        )
+
+    def run(self, protocol, name, batch, learning_rate, warmup_fraction, seed):
+        """One pretraining run to the target or the cap: its result."""
+        size = self.size
+        max_steps = size.max_sequences // batch
+        warmup = round(warmup_fraction * max_steps)
+        label = f"{name}_b{batch}_lr{learning_rate:.4g}_w{warmup}_s{seed}_t{size.target:g}"
+        folder = os.path.join(self.folder, label)
+        result_file = os.path.join(folder, "result.json")
+        if os.path.exists(result_file):
+            with open(result_file) as f:
+                return {**json.load(f), "protocol": protocol}
+        every = max(1, max_steps // size.evals)
+        phase = Phase(
+            seq_length=size.seq_length,
+            max_predictions=size.max_predictions,
+            global_batch_size=batch,
+            steps=max_steps,
+            warmup_steps=warmup,
+            peak_learning_rate=learning_rate,
+            power=1.0,
+            train_files=self.data["train_files"],
+            eval_files=self.data["eval_files"],
+            micro_batch_size=min(size.micro_batch, batch),
+        )
+        os.makedirs(folder, exist_ok=True)
+        start = time.perf_counter()
+        with open(os.path.join(folder, "train.log"), "a") as log, contextlib.redirect_stdout(log):
+            summary = train_lib.train(
+                folder,
+                phases=[phase],
+                strategy=self.strategy,
+                optimizer=OPTIMIZERS[name][1],
+                model=size.model,
+                steps_per_loop=every,
+                checkpoint_every=None,
+                keep_checkpoints=1,
+                eval_every=every,
+                eval_steps=size.eval_steps,
+                target_mlm_accuracy=size.target,
+                vocab_file=self.data["vocab_file"],
+                data_dir=self.data["data_dir"],
+                seed=seed,
+                peak_flops=1e12,  # not measured: MFU plays no part here
+                export=False,
+                tensorboard=False,
+            )
+        result = {
+            "optimizer": OPTIMIZERS[name][0],
+            "batch_size": batch,
+            "seed": seed,
+            "learning_rate": learning_rate,
+            "warmup_fraction": warmup_fraction,
+            "warmup_steps": warmup,
+            "max_steps": max_steps,
+            "reached": bool(summary["stopped_early"]),
+            "steps_to_target": summary["step"] if summary["stopped_early"] else None,
+            "mlm_accuracy": summary["eval"]["mlm_accuracy"],
+            "noise_scale": _last_noise_scale(folder),
+            "wall_seconds": round(time.perf_counter() - start, 1),
+        }
+        tmp = f"{result_file}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(tmp, result_file)  # a result is whole or absent
+        return {**result, "protocol": protocol}
+
+
+def _last_noise_scale(folder):
+    """B_simple of the run's last host loop, None where not measured."""
+    value = None
+    with open(os.path.join(folder, LOG)) as f:
+        for line in f:
+            record = json.loads(line)
+            if record["kind"] == "train" and "noise_scale" in record:
+                value = record["noise_scale"]
+    return value
+
+
+def _print(trial):
+    t = trial
+    outcome = (
+        f"target at step {t['steps_to_target']:>5}"
+        if t["reached"]
+        else f"miss: {t['mlm_accuracy']:.4f} at the cap"
+    )
+    noise = "" if t["noise_scale"] is None else f"  B_noise {t['noise_scale']:.0f}"
     print(
-        f"{r['optimizer']:>13}  batch {r['batch_size']:>5}  lr {r['learning_rate']:<9.4g}"
-        f"  {r['steps']:>5} steps  held-out mlm_acc {r['mlm_accuracy']:.4f}"
-        f"  loss {r['mlm_loss']:.3f}  {r['wall_seconds']:.0f} s{note}",
+        f"{t['protocol']:>6} {t['optimizer']:>13}  batch {t['batch_size']:>5}  "
+        f"lr {t['learning_rate']:<9.4g} warmup {t['warmup_fraction']:.3f}  {outcome}"
+        f"{noise}  {t['wall_seconds']:.0f} s",
         flush=True,
     )
 
 
-def _tables(sweeps, rows, batches, sequences):
-    lines = [f"## Learning-rate sweep at batch {batches[0]}", ""]
-    lines.append("| optimizer | learning rate | held-out masked-LM accuracy | chosen |")
-    lines.append("|---|---|---|---|")
-    for results, best in sweeps.values():
-        for r in results:
-            chosen = "yes" if r is best else ""
-            rate, accuracy = f"{r['learning_rate']:.4g}", f"{r['mlm_accuracy']:.4f}"
-            lines.append(f"| {r['optimizer']} | {rate} | {accuracy} | {chosen} |")
-    lines += ["", f"## Held-out masked-LM accuracy, {sequences} training sequences per run", ""]
-    lines.append("Each cell: accuracy (learning rate, optimizer steps, wall time).")
-    lines.append("")
-    labels = list(dict.fromkeys(r["optimizer"] for r in rows))
-    lines.append("| batch | " + " | ".join(labels) + " |")
-    lines.append("|---" * (len(labels) + 1) + "|")
-    for batch in batches:
-        cells = []
-        for label in labels:
-            r = next(r for r in rows if r["optimizer"] == label and r["batch_size"] == batch)
-            rate, seconds = f"{r['learning_rate']:.3g}", f"{r['wall_seconds']:.0f}"
-            cells.append(f"{r['mlm_accuracy']:.4f} ({rate}, {r['steps']} steps, {seconds} s)")
-        lines.append(f"| {batch} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def prepare_data(size):
+    """The training and held-out records, and what they were made from."""
+    if FLAGS.train_files:
+        if not (FLAGS.eval_files and FLAGS.vocab_file):
+            raise ConfigError("--train_files needs --eval_files and --vocab_file")
+        return {
+            "train_files": FLAGS.train_files,
+            "eval_files": FLAGS.eval_files,
+            "vocab_file": FLAGS.vocab_file,
+            "data_dir": None,
+        }, {"train_files": FLAGS.train_files}
+    data_dir = FLAGS.data_dir or os.path.join(FLAGS.output_dir, "data")
+    which = FLAGS.corpus or ("pydoc" if FLAGS.quick else "python")
+    if which == "pydoc":
+        return {
+            "train_files": corpus.BUILTIN,
+            "eval_files": None,
+            "vocab_file": None,
+            "data_dir": data_dir,
+        }, {"corpus": "CPython 3.11.7 help topics (built in)"}
+    return _python_docs(size, data_dir)
 
 
-def _plot(rows, path):
-    import matplotlib
+def _python_docs(size, data_dir):
+    """Records of the help topics and this Python's standard-library
+    docstrings, with the built-in vocabulary; made once per shape."""
+    vocab = builtin.vocab_file(data_dir)
+    folder = os.path.join(data_dir, f"python_docs_seq{size.seq_length}_pred{size.max_predictions}")
+    os.makedirs(folder, exist_ok=True)
+    described = {"corpus": "CPython 3.11.7 help topics (built in) + standard-library docstrings"}
+    patterns = {}
+    for split, topics in (("train", corpus.BUILTIN_TRAIN), ("heldout", corpus.BUILTIN_HELDOUT)):
+        text = os.path.join(folder, f"docstrings_{split}.txt")
+        output = os.path.join(folder, split)
+        manifest = records.read_manifest(output)
+        if manifest is None:
+            print(f"Making {split} data from the standard library's docstrings in {output}")
+            described[f"docstrings_{split}"] = docstrings.write(text, split)
+            options = instances.Options(
+                max_seq_length=size.seq_length,
+                max_predictions_per_seq=size.max_predictions,
+                dupe_factor=5,
+            )
+            create.create(
+                f"{topics},{text}", output, options, vocab_file=vocab, num_shards=4, num_workers=1
+            )
+        else:
+            described[f"docstrings_{split}"] = {"sha256": records.file_sha256(text)}
+        patterns[split] = os.path.join(output, "*.tfrecord")
+    described["python"] = sys.version.split()[0]
+    return {
+        "train_files": patterns["train"],
+        "eval_files": patterns["heldout"],
+        "vocab_file": vocab,
+        "data_dir": None,
+    }, described
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for label in dict.fromkeys(r["optimizer"] for r in rows):
-        mine = sorted((r for r in rows if r["optimizer"] == label), key=lambda r: r["batch_size"])
-        axes.plot(
-            [r["batch_size"] for r in mine], [r["mlm_accuracy"] for r in mine], "o-", label=label
-        )
-    axes.set_xscale("log", base=2)
-    batches = sorted({r["batch_size"] for r in rows})
-    axes.set_xticks(batches, [str(b) for b in batches])
-    axes.minorticks_off()
-    axes.set_xlabel("global batch size (same number of training sequences)")
-    axes.set_ylabel("held-out masked-LM accuracy")
-    axes.set_title("BERT-tiny, square-root learning-rate scaling")
-    axes.grid(True, alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+def _repeats(size, names):
+    cells = []
+    for text in size.repeat:
+        name, _, batch = text.partition("@")
+        if name not in OPTIMIZERS or not batch.isdigit():
+            raise ConfigError(f"--repeat: {text!r} is not optimizer@batch")
+        if name in names and int(batch) in size.batch_sizes:
+            cells.append((name, int(batch)))
+    return cells
 
 
 def main(argv):
@@ -256,39 +414,84 @@ def main(argv):
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     tf.get_logger().setLevel("ERROR")  # each run traces its own steps: retracing is expected
-    settings = _settings()
-    batches, names = settings.batch_sizes, settings.optimizers
+    size = _size()
+    names = FLAGS.optimizers or list(OPTIMIZERS)
+    repeats = _repeats(size, names)
+    batches = size.batch_sizes
+    first = batches[0]
     os.makedirs(FLAGS.output_dir, exist_ok=True)
+    runs = len(names) * (len(batches) * size.trials + len(batches) - 1) + len(repeats)
     print(
-        f"batch sizes {batches}, {settings.sequences} sequences per run, optimizers {names}; "
+        f"batch sizes {list(batches)}, optimizers {names}, {size.trials} trials per cell, "
+        f"target {size.target}, cap {size.max_sequences} sequences; at most {runs} runs; "
         f"results in {FLAGS.output_dir}",
         flush=True,
     )
-    sweeps = {}
+    if size.max_sequences // batches[-1] < 100:
+        print(f"note: fewer than 100 updates at batch {batches[-1]} before the cap", flush=True)
+    data, described = prepare_data(size)
+    study = Study(size, data, strategies.make_strategy(FLAGS.strategy, FLAGS.tpu))
+    trials, results = [], {}
+
+    def cell(protocol, name, batch, settings, seed=FLAGS.seed):
+        found = [study.run(protocol, name, batch, rate, warmup, seed) for rate, warmup in settings]
+        for trial in found:
+            _print(trial)
+        trials.extend(found)
+        results.setdefault((protocol, OPTIMIZERS[name][0]), []).append(report.best(found))
+        return report.best(found)
+
+    # B_0 first: the target must be reachable there, and it is the paper's base.
+    bases = {name: cell("tuned", name, first, tuned_settings(name, first, size)) for name in names}
+    missed = [n for n, b in bases.items() if not b["reached"]]
+    if missed:
+        detail = ", ".join(f"{OPTIMIZERS[n][0]} {bases[n]['mlm_accuracy']:.4f}" for n in missed)
+        raise TrainingError(
+            f"target {size.target} not reached at batch {first} within {size.max_sequences} "
+            f"sequences in {size.trials} trial(s) (best held-out accuracy: {detail}): the "
+            "target is unreachable at the smallest batch, so the study stops here; lower "
+            "--target or raise --max_sequences"
+        )
     for name in names:
-        results = []
-        for factor in settings.sweep:
-            rate = OPTIMIZERS[name][2] * factor
-            results.append(_cell(name, batches[0], rate, settings))
-            _print(results[-1], "  (sweep)")
-        sweeps[name] = (results, max(results, key=lambda r: r["mlm_accuracy"]))
-    rows = []
-    for name in names:
-        base = sweeps[name][1]["learning_rate"]
-        for batch in batches:
-            rate = sqrt_batch_scaling(base, batches[0], batch)
-            rows.append(_cell(name, batch, rate, settings))
-            _print(rows[-1])
-    with open(os.path.join(FLAGS.output_dir, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    table = _tables(sweeps, rows, batches, settings.sequences)
-    with open(os.path.join(FLAGS.output_dir, "results.md"), "w") as f:
+        results.setdefault(("paper", OPTIMIZERS[name][0]), []).append(bases[name])
+        for batch in batches[1:]:
+            cell("tuned", name, batch, tuned_settings(name, batch, size))
+            cell("paper", name, batch, [paper_settings(bases[name], batch, first)])
+    repeated = []
+    for name, batch in repeats:
+        best = next(c for c in results[("tuned", OPTIMIZERS[name][0])] if c["batch_size"] == batch)
+        settings = [(best["learning_rate"], best["warmup_fraction"])]
+        again = study.run("repeat", name, batch, *settings[0], FLAGS.seed + 1)
+        _print(again)
+        trials.append(again)
+        repeated += [best, again]
+    perfect = min(bases.values(), key=lambda b: b["steps_to_target"])["steps_to_target"]
+    settings = {
+        "model": size.model,
+        "sequence length": size.seq_length,
+        "target": size.target,
+        "cap (sequences)": size.max_sequences,
+        "micro-batch": size.micro_batch,
+        "trials per tuned cell": size.trials,
+        "perfect_steps": perfect,
+        **described,
+    }
+    _write(results, trials, repeated, settings)
+
+
+def _write(results, trials, repeated, settings):
+    out = FLAGS.output_dir
+    rows = [dict(c, protocol=p) for (p, _), cells in results.items() for c in cells]
+    report.write_csv(os.path.join(out, "results.csv"), rows)
+    report.write_csv(os.path.join(out, "trials.csv"), trials)
+    with open(os.path.join(out, "corpus.json"), "w") as f:
+        json.dump({k: v for k, v in settings.items()}, f, indent=1)
+    table = report.tables(results, repeated, settings)
+    with open(os.path.join(out, "results.md"), "w") as f:
         f.write(table)
-    _plot(rows, os.path.join(FLAGS.output_dir, "batch_scaling.png"))
+    report.plot(results, settings, os.path.join(out, "batch_scaling.png"))
     print(table)
-    print(f"written: results.md, results.csv, batch_scaling.png in {FLAGS.output_dir}")
+    print(f"written: results.md, results.csv, trials.csv, batch_scaling.png in {out}")
 
 
 if __name__ == "__main__":
