@@ -57,6 +57,7 @@ import tensorflow as tf  # noqa: E402
 from absl import flags, logging  # noqa: E402
 
 import lamb_tf  # noqa: E402
+from trainers.bert import run_dir  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
 from trainers.bert.data import builtin, corpus, create, docstrings, instances, records  # noqa: E402
 from trainers.bert.errors import ConfigError, TrainingError  # noqa: E402
@@ -306,10 +307,7 @@ class Study:
             "noise_scale": _last_noise_scale(folder),
             "wall_seconds": round(time.perf_counter() - start, 1),
         }
-        tmp = f"{result_file}.tmp"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, result_file)  # a result is whole or absent
+        run_dir.write_atomically(result_file, json.dumps(result, indent=1))  # whole or absent
         return {**result, "protocol": protocol}
 
 
@@ -438,8 +436,9 @@ def main(argv):
         for trial in found:
             _print(trial)
         trials.extend(found)
-        results.setdefault((protocol, OPTIMIZERS[name][0]), []).append(report.best(found))
-        return report.best(found)
+        best = report.best(found)
+        results.setdefault((protocol, OPTIMIZERS[name][0]), []).append(best)
+        return best
 
     # B_0 first: the target must be reachable there, and it is the paper's base.
     bases = {name: cell("tuned", name, first, tuned_settings(name, first, size)) for name in names}
@@ -460,8 +459,8 @@ def main(argv):
     repeated = []
     for name, batch in repeats:
         best = next(c for c in results[("tuned", OPTIMIZERS[name][0])] if c["batch_size"] == batch)
-        settings = [(best["learning_rate"], best["warmup_fraction"])]
-        again = study.run("repeat", name, batch, *settings[0], FLAGS.seed + 1)
+        rate, warmup = best["learning_rate"], best["warmup_fraction"]
+        again = study.run("repeat", name, batch, rate, warmup, FLAGS.seed + 1)
         _print(again)
         trials.append(again)
         repeated += [best, again]
@@ -485,7 +484,7 @@ def _write(results, trials, repeated, settings):
     report.write_csv(os.path.join(out, "results.csv"), rows)
     report.write_csv(os.path.join(out, "trials.csv"), trials)
     with open(os.path.join(out, "corpus.json"), "w") as f:
-        json.dump({k: v for k, v in settings.items()}, f, indent=1)
+        json.dump(settings, f, indent=1)
     table = report.tables(results, repeated, settings)
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(table)
