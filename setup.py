@@ -71,6 +71,9 @@ setup(
             "mwparserfromhell>=0.7",
             "sentencex>=1.0.30",
             "pyarrow>=18",
+            # google-research/bert's own code, the oracle for checkpoints,
+            # tokenization and SQuAD (tests/google_bert.py)
+            "bert-tensorflow>=1.0.4,<1.1",
         ],
     },
     classifiers=[

@@ -35,3 +35,16 @@ def weights_atol(initial, final):
     `final` (lists of arrays): WEIGHTS_RTOL of the largest move."""
     moved = max(float(np.abs(np.asarray(b) - np.asarray(a)).max()) for a, b in zip(initial, final))
     return WEIGHTS_RTOL * moved
+
+
+def forward_atol(reference, terms):
+    """The absolute tolerance for one forward pass computed by two
+    implementations of the same function (another framework's kernels,
+    another order of the same float32 operations), relative to the largest
+    output in `reference`. Unlike a run's steps, a forward pass has no
+    optimizer between its sums to amplify a difference, and its
+    normalisations (LayerNorm, soft-max) keep magnitudes near 1: the
+    rounding errors of the `terms` additions behind an output add up like a
+    random walk, to about sqrt(terms) * ROUNDING of its magnitude; x 4 for
+    the tails."""
+    return 4 * np.sqrt(terms) * ROUNDING * float(np.abs(reference).max())

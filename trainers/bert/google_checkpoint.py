@@ -3,7 +3,7 @@ TensorFlow checkpoint under that release's variable names), `bert_config.json`
 and `vocab.txt`, the format of Google's released models and of the tools
 that read them.
 
-One table (`NAMES`) maps the pretraining model's variables to those names,
+One table (`names`) maps the pretraining model's variables to those names,
 with the reshapes between keras-hub's attention kernels (hidden x heads x
 head size) and google-research's (hidden x hidden); reading (warm start) and
 writing (export) both use it.
@@ -11,72 +11,123 @@ writing (export) both use it.
 
 import json
 import os
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
-from trainers.bert import model as model_lib
 from trainers.bert.errors import ConfigError
 
 CHECKPOINT, CONFIG, VOCAB = "bert_model.ckpt", "bert_config.json", "vocab.txt"
 
-# (our path, google-research name, kind); kinds: "" as is, "heads" (H,H) <->
-# (H,n,d), "head_bias" (H,) <-> (n,d), "output" (H,H) <-> (n,d,H),
-# "transposed" (2,H) <-> (H,2).
+
+class Row(NamedTuple):
+    """One tensor: our variable's path, its google-research name, how the
+    layouts differ (`kind`: "" as is, "heads" (H,H) <-> (H,n,d),
+    "head_bias" (H,) <-> (n,d), "output" (H,H) <-> (n,d,H), "transposed"
+    (2,H) <-> (H,2)) and its shape in google-research's layout, one letter a
+    dimension (`DIMENSIONS`)."""
+
+    ours: str
+    theirs: str
+    kind: str
+    dims: str
+
+
 _EMBEDDINGS = [
-    ("token_embedding/embeddings", "bert/embeddings/word_embeddings", ""),
-    ("position_embedding/embeddings", "bert/embeddings/position_embeddings", ""),
-    ("segment_embedding/embeddings", "bert/embeddings/token_type_embeddings", ""),
-    ("embeddings_layer_norm/gamma", "bert/embeddings/LayerNorm/gamma", ""),
-    ("embeddings_layer_norm/beta", "bert/embeddings/LayerNorm/beta", ""),
+    Row("token_embedding/embeddings", "bert/embeddings/word_embeddings", "", "VH"),
+    Row("position_embedding/embeddings", "bert/embeddings/position_embeddings", "", "PH"),
+    Row("segment_embedding/embeddings", "bert/embeddings/token_type_embeddings", "", "SH"),
+    Row("embeddings_layer_norm/gamma", "bert/embeddings/LayerNorm/gamma", "", "H"),
+    Row("embeddings_layer_norm/beta", "bert/embeddings/LayerNorm/beta", "", "H"),
 ]
 _LAYER = [
-    ("self_attention_layer/query/kernel", "attention/self/query/kernel", "heads"),
-    ("self_attention_layer/query/bias", "attention/self/query/bias", "head_bias"),
-    ("self_attention_layer/key/kernel", "attention/self/key/kernel", "heads"),
-    ("self_attention_layer/key/bias", "attention/self/key/bias", "head_bias"),
-    ("self_attention_layer/value/kernel", "attention/self/value/kernel", "heads"),
-    ("self_attention_layer/value/bias", "attention/self/value/bias", "head_bias"),
-    ("self_attention_layer/attention_output/kernel", "attention/output/dense/kernel", "output"),
-    ("self_attention_layer/attention_output/bias", "attention/output/dense/bias", ""),
-    ("self_attention_layer_norm/gamma", "attention/output/LayerNorm/gamma", ""),
-    ("self_attention_layer_norm/beta", "attention/output/LayerNorm/beta", ""),
-    ("feedforward_intermediate_dense/kernel", "intermediate/dense/kernel", ""),
-    ("feedforward_intermediate_dense/bias", "intermediate/dense/bias", ""),
-    ("feedforward_output_dense/kernel", "output/dense/kernel", ""),
-    ("feedforward_output_dense/bias", "output/dense/bias", ""),
-    ("feedforward_layer_norm/gamma", "output/LayerNorm/gamma", ""),
-    ("feedforward_layer_norm/beta", "output/LayerNorm/beta", ""),
+    Row("self_attention_layer/query/kernel", "attention/self/query/kernel", "heads", "HH"),
+    Row("self_attention_layer/query/bias", "attention/self/query/bias", "head_bias", "H"),
+    Row("self_attention_layer/key/kernel", "attention/self/key/kernel", "heads", "HH"),
+    Row("self_attention_layer/key/bias", "attention/self/key/bias", "head_bias", "H"),
+    Row("self_attention_layer/value/kernel", "attention/self/value/kernel", "heads", "HH"),
+    Row("self_attention_layer/value/bias", "attention/self/value/bias", "head_bias", "H"),
+    Row(
+        "self_attention_layer/attention_output/kernel",
+        "attention/output/dense/kernel",
+        "output",
+        "HH",
+    ),  # fmt: skip
+    Row("self_attention_layer/attention_output/bias", "attention/output/dense/bias", "", "H"),
+    Row("self_attention_layer_norm/gamma", "attention/output/LayerNorm/gamma", "", "H"),
+    Row("self_attention_layer_norm/beta", "attention/output/LayerNorm/beta", "", "H"),
+    Row("feedforward_intermediate_dense/kernel", "intermediate/dense/kernel", "", "HI"),
+    Row("feedforward_intermediate_dense/bias", "intermediate/dense/bias", "", "I"),
+    Row("feedforward_output_dense/kernel", "output/dense/kernel", "", "IH"),
+    Row("feedforward_output_dense/bias", "output/dense/bias", "", "H"),
+    Row("feedforward_layer_norm/gamma", "output/LayerNorm/gamma", "", "H"),
+    Row("feedforward_layer_norm/beta", "output/LayerNorm/beta", "", "H"),
 ]
 _POOLER = [
-    ("pooled_dense/kernel", "bert/pooler/dense/kernel", ""),
-    ("pooled_dense/bias", "bert/pooler/dense/bias", ""),
+    Row("pooled_dense/kernel", "bert/pooler/dense/kernel", "", "HH"),
+    Row("pooled_dense/bias", "bert/pooler/dense/bias", "", "H"),
 ]
 MLM_HEAD = [
-    ("mlm_head/intermediate_dense/kernel", "cls/predictions/transform/dense/kernel", ""),
-    ("mlm_head/intermediate_dense/bias", "cls/predictions/transform/dense/bias", ""),
-    ("mlm_head/intermediate_layer_norm/gamma", "cls/predictions/transform/LayerNorm/gamma", ""),
-    ("mlm_head/intermediate_layer_norm/beta", "cls/predictions/transform/LayerNorm/beta", ""),
-    ("mlm_head/output_bias", "cls/predictions/output_bias", ""),
+    Row("mlm_head/intermediate_dense/kernel", "cls/predictions/transform/dense/kernel", "", "HH"),
+    Row("mlm_head/intermediate_dense/bias", "cls/predictions/transform/dense/bias", "", "H"),
+    Row(
+        "mlm_head/intermediate_layer_norm/gamma",
+        "cls/predictions/transform/LayerNorm/gamma",
+        "",
+        "H",
+    ),  # fmt: skip
+    Row(
+        "mlm_head/intermediate_layer_norm/beta", "cls/predictions/transform/LayerNorm/beta", "", "H"
+    ),  # fmt: skip
+    Row("mlm_head/output_bias", "cls/predictions/output_bias", "", "V"),
 ]
 NSP_HEAD = [
-    ("nsp_head/kernel", "cls/seq_relationship/output_weights", "transposed"),
-    ("nsp_head/bias", "cls/seq_relationship/output_bias", ""),
+    Row("nsp_head/kernel", "cls/seq_relationship/output_weights", "transposed", "2H"),
+    Row("nsp_head/bias", "cls/seq_relationship/output_bias", "", "2"),
 ]
 
 
 def encoder_names(num_layers):
-    """The encoder's (our path, google-research name, kind) rows."""
+    """The encoder's rows."""
     layers = [
-        (f"transformer_layer_{i}/{ours}", f"bert/encoder/layer_{i}/{theirs}", kind)
+        row._replace(
+            ours=f"transformer_layer_{i}/{row.ours}", theirs=f"bert/encoder/layer_{i}/{row.theirs}"
+        )  # fmt: skip
         for i in range(num_layers)
-        for ours, theirs, kind in _LAYER
+        for row in _LAYER
     ]
     return _EMBEDDINGS + layers + _POOLER
 
 
 def names(num_layers):
     return encoder_names(num_layers) + MLM_HEAD + NSP_HEAD
+
+
+def google_shape(row, config):
+    """The shape of `row`'s tensor in a google-research checkpoint of a BERT
+    of `config` (a `model.BertConfig`)."""
+    dimensions = {
+        "V": config.vocabulary_size,
+        "P": config.max_sequence_length,
+        "S": config.num_segments,
+        "H": config.hidden_dim,
+        "I": config.intermediate_dim,
+        "2": 2,
+    }
+    return tuple(dimensions[d] for d in row.dims)
+
+
+def our_shape(row, config):
+    """The shape of `row`'s variable in the model here."""
+    shape = google_shape(row, config)
+    n, h = config.num_heads, config.hidden_dim
+    return {
+        "heads": (h, n, h // n),
+        "head_bias": (n, h // n),
+        "output": (n, h // n, h),
+        "transposed": shape[::-1],
+    }.get(row.kind, shape)
 
 
 def to_google(value, kind):
@@ -87,23 +138,14 @@ def to_google(value, kind):
     return value.T if kind == "transposed" else value
 
 
-def from_google(value, kind, shape=None):
-    """`value` in the layout of our variable (of `shape`, for the
-    reshaped kinds)."""
-    if kind == "transposed":
+def from_google(value, row, config):
+    """`value` (of `google_shape(row, config)`) in our variable's layout."""
+    if row.kind == "transposed":
         return value.T
-    return value if shape is None else value.reshape(shape)
+    return value.reshape(our_shape(row, config))
 
 
 # --------------------------------------------------------------------- config
-
-
-def read_config(path):
-    """`bert_config.json` -> `model.BertConfig` (errors name the file)."""
-    try:
-        return model_lib.read_bert_config(path)
-    except (OSError, ValueError, json.JSONDecodeError) as error:
-        raise ConfigError(f"{path}: {error}") from None
 
 
 def write_config(config, path):
@@ -148,14 +190,14 @@ def write(model, config, vocab_file, output_dir):
     The checkpoint is written under a temporary prefix and renamed, index
     last: a reader never takes a half-written one for a checkpoint."""
     ours = {v.path: np.asarray(v.numpy()) for v in model.weights}
-    rows = [row for row in names(config.num_layers) if row[0] in ours]
+    rows = [row for row in names(config.num_layers) if row.ours in ours]
     tf.io.gfile.makedirs(output_dir)
     prefix = os.path.join(output_dir, CHECKPOINT)
     tmp = f"{prefix}.tmp-{os.getpid()}"
-    tensors = [tf.constant(to_google(ours[path], kind)) for path, _, kind in rows]
+    tensors = [tf.constant(to_google(ours[row.ours], row.kind)) for row in rows]
     tf.raw_ops.SaveV2(
         prefix=tmp,
-        tensor_names=[name for _, name, _ in rows],
+        tensor_names=[row.theirs for row in rows],
         shape_and_slices=[""] * len(rows),
         tensors=tensors,
     )

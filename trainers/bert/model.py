@@ -5,7 +5,6 @@ head on the pooled output, and the two losses."""
 
 import contextlib
 import dataclasses
-import json
 import os
 
 import keras
@@ -13,7 +12,7 @@ import keras_hub
 from keras import ops
 
 from trainers.bert import settings
-from trainers.bert.errors import ConfigError
+from trainers.bert.errors import ConfigError, read_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,19 +45,38 @@ def preset(name, **overrides):
     return dataclasses.replace(PRESETS[name], **overrides)
 
 
+# bert_config.json fields that change what a model computes beyond its
+# shape, and the one value the model here computes. "gelu" is
+# google-research/bert's name for its tanh approximation (`gelu_tanh`); the
+# other two are fields other writers add.
+FUNCTION_FIELDS = {
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-12,
+    "position_embedding_type": "absolute",
+}
+
+
 def read_bert_config(path):
-    """A google-research/bert `bert_config.json` -> BertConfig."""
-    with open(path) as f:
-        raw = json.load(f)
+    """A google-research/bert `bert_config.json` -> BertConfig; a field that
+    would make the checkpoint's model compute another function is refused
+    (ConfigError naming the file and field). Dropout rates are training
+    settings: the run's own apply."""
+    raw = read_json(path, "bert_config.json", ConfigError)
+    if not isinstance(raw, dict):
+        raise ConfigError(f"bert_config.json {path}: not a JSON object")
     missing = [
         k
         for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
         if k not in raw
     ]
     if missing:
-        raise ValueError(f"{path}: missing {missing}")
-    if raw.get("hidden_act", "gelu") != "gelu":
-        raise ValueError(f"{path}: hidden_act {raw['hidden_act']!r}; BertBackbone uses gelu")
+        raise ConfigError(f"bert_config.json {path}: missing {missing}")
+    for field, value in FUNCTION_FIELDS.items():
+        if raw.get(field, value) != value:
+            raise ConfigError(
+                f"bert_config.json {path}: {field} {raw[field]!r}, but this BERT computes "
+                f"{field} {value!r} (google-research/bert's)"
+            )
     return BertConfig(
         num_layers=raw["num_hidden_layers"],
         hidden_dim=raw["hidden_size"],
@@ -143,6 +161,17 @@ def build_backbone(config, name="bert_backbone"):
     )
 
 
+@keras.saving.register_keras_serializable(package="trainers.bert")
+def gelu_tanh(x):
+    """google-research/bert's GELU, the tanh approximation, in its masked-LM
+    transform as in its encoder (keras-hub's `BertBackbone` uses it too).
+    Google's released checkpoints were trained with it, and a warm start
+    from them must compute the function they learned: keras-hub's own
+    `BertMaskedLM` head uses the exact (erf) GELU instead, which moves
+    their masked-LM logits by about 6e-3."""
+    return keras.activations.gelu(x, approximate=True)
+
+
 def build_pretraining_model(config, max_predictions=None):
     """Inputs: token_ids, segment_ids, padding_mask (length L) and
     masked_lm_positions (P; None: any, so phases may differ). Outputs:
@@ -160,7 +189,7 @@ def build_pretraining_model(config, max_predictions=None):
     encoded = backbone({k: inputs[k] for k in ("token_ids", "segment_ids", "padding_mask")})
     mlm_logits = keras_hub.layers.MaskedLMHead(
         token_embedding=backbone.token_embedding,
-        intermediate_activation="gelu",
+        intermediate_activation=gelu_tanh,
         layer_norm_epsilon=1e-12,
         name="mlm_head",
     )(encoded["sequence_output"], inputs["masked_lm_positions"])

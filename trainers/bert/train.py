@@ -26,6 +26,7 @@ from trainers.bert import engines, google_checkpoint, identity, run_dir, setting
 from trainers.bert import model as model_lib
 from trainers.bert import phases as phases_lib
 from trainers.bert.data import builtin, corpus, inputs, records
+from trainers.bert.data.patterns import match_files
 from trainers.bert.data.records import file_sha256
 from trainers.bert.data.remask import Remasker
 from trainers.bert.data.vocab import Vocabulary
@@ -183,6 +184,10 @@ def train(
     )
     recovery = Recovery(max_non_finite_steps, loss_spike_factor)
     phases_lib.check(phases)
+    # A new run's warm start is read and checked before anything is written.
+    warm = None
+    if init_checkpoint and identity.read(model_dir) is None:
+        warm = _read_warm_start(init_checkpoint, model, model_overrides, phases, vocab_file)
     run_dir.check_writable(model_dir)
     # The model's shape and the phases' batches on these devices, before
     # built-in data is made; then the vocabulary's size.
@@ -224,11 +229,10 @@ def train(
     if latest is not None and saved is None:
         _check_restorable(engine, latest, model_dir)  # a run saved before run.json
     identity.check(model_dir, saved, run, latest)
-    warm = None
-    if init_checkpoint and latest is None:
-        warm = warm_start.read(
-            init_checkpoint, config, vocab_file, _do_lower_case(files), engine.model
-        )
+    if latest is not None:
+        warm = None  # the run resumes
+    elif init_checkpoint and warm is None:  # a run stopped before its first checkpoint
+        warm = _read_warm_start(init_checkpoint, model, model_overrides, phases, vocab_file)
     if engine.is_chief:
         identity.write(model_dir, run)
         run_dir.write_text(model_dir, "operative_config.gin", gin.operative_config_str())
@@ -255,14 +259,13 @@ def train(
 
     if warm:
         engine.assign_weights(warm.values)
-        at_random = sorted(
-            {v.path.split("/")[0] for v in engine.model.weights if v.path not in warm.values}
-        )
         progress.message(
             f"warm start from {warm.source}: {len(warm.values)} of "
             f"{len(engine.model.weights)} variables loaded; initialised at random: "
-            f"{', '.join(at_random) or 'none'}"
+            f"{', '.join(warm.at_random) or 'none'}"
         )
+        for note in warm.notes:
+            progress.message(f"warm start: {note}")
     elif init_checkpoint:
         progress.message(f"train.init_checkpoint left aside: the run resumes from {latest.path}")
     if latest and latest.step >= plans[-1].last_step:
@@ -321,11 +324,18 @@ def train(
     return summary
 
 
-def _do_lower_case(files):
-    """The `do_lower_case` the first phase's data was made with (its
-    manifest), or None where no manifest says."""
-    manifest = records.read_manifest(os.path.dirname(files[0].train[0]))
-    return None if manifest is None else manifest.get("do_lower_case")
+def _read_warm_start(init_checkpoint, model, model_overrides, phases, vocab_file):
+    """`warm_start.read` against the data the phases name, without making
+    built-in data or copying a vocabulary into the run's folders."""
+    if any(p.train_files == corpus.BUILTIN for p in phases):
+        vocab_file, do_lower_case = builtin.KEPT_VOCAB, builtin.DO_LOWER_CASE
+    else:
+        if vocab_file and "://" in vocab_file:
+            vocab_file = _local_copy(vocab_file)
+        manifest = records.read_manifest(os.path.dirname(match_files(phases[0].train_files)[0]))
+        do_lower_case = None if manifest is None else manifest.get("do_lower_case")
+    config = model_lib.bert_config(model, model_overrides, vocab_file)
+    return warm_start.read(init_checkpoint, config, vocab_file, do_lower_case)
 
 
 def _data_source(phases, model_dir, data_dir, vocab_file):

@@ -10,9 +10,13 @@
   next-sentence head where the checkpoint has them.
 
 It applies only to a run without a checkpoint of its own: a restart
-resumes. Everything is checked against the run before any step: the
-model's shape, the vocabulary (the same tokens as the data's), its casing
-(against the data's `do_lower_case`), each variable's shape.
+resumes. Everything is checked against the run before anything is written
+(run.json, built-in data): `bert_config.json`'s shape and the fields that
+change the function (`model.FUNCTION_FIELDS`), the vocabulary (the same
+tokens as the data's; a google-research checkpoint without its vocab.txt is
+refused), its casing (against the data's `do_lower_case`), and every
+tensor's shape in the file's own layout, before any reshape. What the
+source lacks of the heads starts at random and is named tensor by tensor.
 """
 
 import dataclasses
@@ -40,11 +44,14 @@ SHAPE_FIELDS = (
 class WarmStart:
     source: str  # what was read, for the log
     values: dict  # our variable path -> array, in our layout
+    at_random: list  # what the source lacks: "ours (theirs)" names, for the log
+    notes: list  # checks that could not be made, for the log
 
 
-def read(init_checkpoint, config, vocab_file, do_lower_case, model):
-    """The weights of `init_checkpoint` for `model` (the run's pretraining
-    model, whose variables name the paths and shapes), checked."""
+def read(init_checkpoint, config, vocab_file, do_lower_case):
+    """The weights of `init_checkpoint` for a pretraining model of `config`,
+    checked against the run (its shape, the data's vocabulary `vocab_file`
+    and casing `do_lower_case`) before anything is written."""
     where = f"train.init_checkpoint {init_checkpoint}"
     if os.path.isfile(os.path.join(init_checkpoint, "config.json")):
         source, source_config, tokens, weights = _preset(init_checkpoint, where)
@@ -57,15 +64,9 @@ def read(init_checkpoint, config, vocab_file, do_lower_case, model):
     ]
     if differing:
         raise ConfigError(f"{where} has another shape: {'; '.join(differing)}")
-    _check_vocabulary(tokens, vocab_file, do_lower_case, where)
-    values = weights()
-    shapes = {v.path: tuple(v.shape) for v in model.weights}
-    for path, value in values.items():
-        if path in shapes and tuple(value.shape) != shapes[path]:
-            raise ConfigError(
-                f"{where}: {path} has shape {tuple(value.shape)} there, {shapes[path]} here"
-            )
-    return WarmStart(source, {p: v for p, v in values.items() if p in shapes})
+    notes = _check_vocabulary(tokens, vocab_file, do_lower_case, where)
+    values, at_random = weights()
+    return WarmStart(source, values, at_random, notes)
 
 
 def _preset(path, where):
@@ -77,7 +78,10 @@ def _preset(path, where):
     def weights():
         backbone = model_lib.build_backbone(encoder.config)
         backbone.load_weights(encoder.weights)
-        return {v.path: np.asarray(v.numpy()) for v in backbone.weights}
+        heads = google_checkpoint.MLM_HEAD + google_checkpoint.NSP_HEAD
+        return {v.path: np.asarray(v.numpy()) for v in backbone.weights}, [
+            row.ours for row in heads
+        ]
 
     return f"keras-hub preset {path}", encoder.config, encoder.tokenizer.tokens, weights
 
@@ -95,44 +99,50 @@ def _google(path, where):
     config_file = os.path.join(folder, google_checkpoint.CONFIG)
     if not os.path.exists(config_file):
         raise ConfigError(f"{where}: no {google_checkpoint.CONFIG} beside the checkpoint")
-    config = google_checkpoint.read_config(config_file)
+    config = model_lib.read_bert_config(config_file)
     vocab = os.path.join(folder, google_checkpoint.VOCAB)
-    tokens = _tokens(vocab) if os.path.exists(vocab) else None
-    if tokens is not None and len(tokens) != config.vocabulary_size:
+    if not os.path.exists(vocab):
+        raise ConfigError(
+            f"{where}: no {google_checkpoint.VOCAB} beside the checkpoint, so nothing says "
+            "which token each embedding row stands for: put the checkpoint's vocab.txt there"
+        )
+    tokens = _tokens(vocab)
+    if len(tokens) != config.vocabulary_size:
         raise ConfigError(
             f"{where}: {vocab} holds {len(tokens)} tokens, {config_file} says vocab_size "
             f"{config.vocabulary_size}: not the checkpoint's vocabulary"
         )
     raw = google_checkpoint.read(prefix)
 
-    def weights():  # in our layout, once the shapes are known to agree
+    def weights():  # checked in the file's own layout, then reshaped to ours
+        rows = google_checkpoint.names(config.num_layers)
+        wrong = [
+            f"{row.theirs} {raw[row.theirs].shape}, expected "
+            f"{google_checkpoint.google_shape(row, config)}"
+            for row in rows
+            if row.theirs in raw
+            and raw[row.theirs].shape != google_checkpoint.google_shape(row, config)
+        ]
+        if wrong:
+            raise ConfigError(
+                f"{where}: {len(wrong)} tensor(s) of another shape than {config_file} "
+                f"describes: {'; '.join(wrong[:3])}"
+            )
         encoder = google_checkpoint.encoder_names(config.num_layers)
-        missing = [theirs for _, theirs, _ in encoder if theirs not in raw]
+        missing = [row.theirs for row in encoder if row.theirs not in raw]
         if missing:
             raise ConfigError(
                 f"{where}: the checkpoint lacks {missing[0]} ({len(missing)} encoder "
                 "variable(s) missing)"
             )
-        return {
-            ours: google_checkpoint.from_google(raw[theirs], kind, _our_shape(config, ours))
-            for ours, theirs, kind in google_checkpoint.names(config.num_layers)
-            if theirs in raw
+        values = {
+            row.ours: google_checkpoint.from_google(raw[row.theirs], row, config)
+            for row in rows
+            if row.theirs in raw
         }
+        return values, [f"{row.ours} ({row.theirs})" for row in rows if row.theirs not in raw]
 
     return f"google-research checkpoint {prefix}", config, tokens, weights
-
-
-def _our_shape(config, path):
-    """The shape of our variable `path` in a model of `config`, for the
-    reshapes (attention kernels and biases)."""
-    h, n = config.hidden_dim, config.num_heads
-    if path.endswith(("query/kernel", "key/kernel", "value/kernel")):
-        return (h, n, h // n)
-    if path.endswith(("query/bias", "key/bias", "value/bias")):
-        return (n, h // n)
-    if path.endswith("attention_output/kernel"):
-        return (n, h // n, h)
-    return None  # as stored
 
 
 def _tokens(vocab_file):
@@ -141,8 +151,13 @@ def _tokens(vocab_file):
 
 
 def _check_vocabulary(tokens, vocab_file, do_lower_case, where):
-    if tokens is None or vocab_file is None:
-        return
+    """The source's vocabulary against the data's; -> notes on the checks
+    that could not be made."""
+    if vocab_file is None:
+        return [
+            "vocabulary not checked: the data names no vocab.txt (train.vocab_file): the "
+            "embedding rows are taken to mean the data's token ids"
+        ]
     ours = _tokens(vocab_file)
     if ours != tokens:
         first = next(
@@ -154,10 +169,13 @@ def _check_vocabulary(tokens, vocab_file, do_lower_case, where):
             "would mean other tokens"
         )
     cased = cased_tokens(tokens)
-    if do_lower_case is not None and bool(cased) == bool(do_lower_case):
+    if do_lower_case is None:
+        return ["casing not checked: the data's manifest does not say do_lower_case"]
+    if bool(cased) == bool(do_lower_case):
         kind = f"cased (e.g. {cased[0]!r})" if cased else "uncased"
         raise ConfigError(
             f"{where}: its vocabulary is {kind} but the data was made with "
             f"do_lower_case={do_lower_case}: make the data again with "
             f"--do_lower_case={not do_lower_case}"
         )
+    return []

@@ -1,9 +1,9 @@
-"""Warm start from a google-research/bert checkpoint (written here under that
-release's variable names, independently of the trainer's own table) and from
-a keras-hub preset; the export to google-research's format read back; bad
-checkpoints stopped before any step."""
+"""Warm start from a checkpoint written by google-research/bert's own graph
+(its modeling.py and run_pretraining.py's heads, `tests/google_bert.py`) on
+both engines, computing that graph's function; the export restored by that
+graph; a keras-hub preset; and bad checkpoints stopped before anything is
+written."""
 
-import json
 import os
 import shutil
 
@@ -12,8 +12,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import google_bert
+from tests.float32 import forward_atol
+from tests.scripts import run_process
+from trainers.bert import google_checkpoint, train
 from trainers.bert import model as model_lib
-from trainers.bert import train
 from trainers.bert.data import builtin
 from trainers.bert.errors import ConfigError
 from trainers.bert.phases import Phase
@@ -21,6 +24,20 @@ from trainers.bert.phases import Phase
 pytestmark = pytest.mark.slow
 SEQ, PREDICTIONS = 32, 5
 CONFIG = model_lib.preset("tiny", vocabulary_size=4096, dropout=0.0)
+# The additions behind each output, for `forward_atol`: in each layer
+# those of a query, an attention score (head size), a weighted sum of
+# values (sequence), the attention output, the intermediate and the output
+# projections; then the pooler or the masked-LM transform, the logits and
+# the soft-max.
+H, FFN, V = CONFIG.hidden_dim, CONFIG.intermediate_dim, CONFIG.vocabulary_size
+ENCODER_TERMS = CONFIG.num_layers * (H + H // CONFIG.num_heads + SEQ + H + H + FFN)
+TERMS = {
+    "sequence_output": ENCODER_TERMS,
+    "pooled_output": ENCODER_TERMS + H,
+    "mlm_log_probs": ENCODER_TERMS + H + H + V,
+    "nsp_log_probs": ENCODER_TERMS + H + H + 2,
+}
+v1 = tf.compat.v1
 
 
 def _phase(steps=1, learning_rate=1e-12):
@@ -35,91 +52,106 @@ def _train(model_dir, data_dir, **kwargs):
     return train.train(str(model_dir), **{**settings, **kwargs})
 
 
-def _google_names(source):
-    """{google-research name: array} of `source`'s weights, as the released
-    checkpoints name and lay them out."""
-    w = {v.path: v.numpy() for v in source.weights}
-    h = CONFIG.hidden_dim
-    found = {
-        "bert/embeddings/word_embeddings": w["token_embedding/embeddings"],
-        "bert/embeddings/position_embeddings": w["position_embedding/embeddings"],
-        "bert/embeddings/token_type_embeddings": w["segment_embedding/embeddings"],
-        "bert/embeddings/LayerNorm/gamma": w["embeddings_layer_norm/gamma"],
-        "bert/embeddings/LayerNorm/beta": w["embeddings_layer_norm/beta"],
-        "bert/pooler/dense/kernel": w["pooled_dense/kernel"],
-        "bert/pooler/dense/bias": w["pooled_dense/bias"],
-        "cls/predictions/transform/dense/kernel": w["mlm_head/intermediate_dense/kernel"],
-        "cls/predictions/transform/dense/bias": w["mlm_head/intermediate_dense/bias"],
-        "cls/predictions/transform/LayerNorm/gamma": w["mlm_head/intermediate_layer_norm/gamma"],
-        "cls/predictions/transform/LayerNorm/beta": w["mlm_head/intermediate_layer_norm/beta"],
-        "cls/predictions/output_bias": w["mlm_head/output_bias"],
-        "cls/seq_relationship/output_weights": w["nsp_head/kernel"].T,  # [2, hidden]
-        "cls/seq_relationship/output_bias": w["nsp_head/bias"],
+def _google_config(**changes):
+    modeling = google_bert.modules()[0]
+    raw = dict(vocab_size=CONFIG.vocabulary_size, hidden_size=CONFIG.hidden_dim,
+               num_hidden_layers=CONFIG.num_layers, num_attention_heads=CONFIG.num_heads,
+               intermediate_size=CONFIG.intermediate_dim, hidden_act="gelu",
+               max_position_embeddings=CONFIG.max_sequence_length,
+               type_vocab_size=CONFIG.num_segments)  # fmt: skip
+    return modeling.BertConfig(**{**raw, **changes})
+
+
+def _random(rng, name, shape):
+    """Random weights that keep every layer's inputs near unit variance (so
+    each GELU sees values where its two forms differ): kernels of standard
+    deviation 1/sqrt(fan-in), embeddings 0.5, biases and LayerNorm offsets
+    0.1, LayerNorm scales 1 +- 0.1."""
+    if name.endswith("gamma:0"):
+        value = rng.normal(1.0, 0.1, shape)
+    elif len(shape) == 2 and "embeddings" not in name:
+        fan_in = shape[1] if name.endswith("output_weights:0") else shape[0]
+        value = rng.normal(0.0, 1 / np.sqrt(fan_in), shape)
+    else:
+        value = rng.normal(0.0, 0.5 if "embeddings" in name else 0.1, shape)
+    return value.astype(np.float32)
+
+
+def google_outputs(batch, checkpoint=None, save_to=None, restore="saver"):
+    """google-research/bert's pretraining graph on `batch`: its sequence and
+    pooled outputs and the log-probabilities of its two heads. Its weights:
+    from `checkpoint` (by a Saver, or by `init_from_checkpoint` with its
+    assignment map), or random and non-zero everywhere, saved to
+    `save_to`."""
+    modeling, run_pretraining, _, _ = google_bert.modules()
+    config = _google_config()
+    with tf.Graph().as_default(), v1.Session() as session:
+        batch = {k: tf.constant(v) for k, v in batch.items()}
+        net = modeling.BertModel(config, is_training=False, input_ids=batch["token_ids"],
+                                 input_mask=batch["padding_mask"],
+                                 token_type_ids=batch["segment_ids"])  # fmt: skip
+        mlm = run_pretraining.get_masked_lm_output(
+            config, net.get_sequence_output(), net.get_embedding_table(),
+            batch["masked_lm_positions"], batch["masked_lm_ids"], batch["masked_lm_weights"],
+        )  # fmt: skip
+        nsp = run_pretraining.get_next_sentence_output(
+            config, net.get_pooled_output(), batch["next_sentence_labels"]
+        )
+        outputs = {"sequence_output": net.get_sequence_output(),
+                   "pooled_output": net.get_pooled_output(), "mlm_log_probs": mlm[2],
+                   "nsp_log_probs": nsp[2]}  # fmt: skip
+        variables = v1.global_variables()
+        if checkpoint is None:
+            rng = np.random.default_rng(7)
+            for v in variables:
+                v.load(_random(rng, v.name, v.shape), session)
+            v1.train.Saver().save(session, save_to, write_meta_graph=False)
+        elif restore == "saver":
+            v1.train.Saver().restore(session, checkpoint)
+        else:
+            assignment, found = modeling.get_assignment_map_from_checkpoint(variables, checkpoint)
+            v1.train.init_from_checkpoint(checkpoint, assignment)
+            session.run(v1.global_variables_initializer())
+            assert sorted(found) == sorted(n for v in variables for n in (v.name, v.name[:-2]))
+        assert len(variables) == len(google_checkpoint.names(CONFIG.num_layers))
+        return session.run(outputs)
+
+
+def our_outputs(net, batch):
+    """The same four outputs of the trainer's pretraining model."""
+    keys = ("token_ids", "segment_ids", "padding_mask")
+    encoded = net.get_layer("bert_backbone")({k: batch[k] for k in keys}, training=False)
+    logits = net({k: batch[k] for k in (*keys, "masked_lm_positions")}, training=False)
+    mlm = keras.ops.log_softmax(logits["mlm_logits"], axis=-1)
+    return {
+        "sequence_output": np.asarray(encoded["sequence_output"]),
+        "pooled_output": np.asarray(encoded["pooled_output"]),
+        "mlm_log_probs": np.asarray(mlm).reshape(-1, CONFIG.vocabulary_size),
+        "nsp_log_probs": np.asarray(keras.ops.log_softmax(logits["nsp_logits"], axis=-1)),
     }
-    for i in range(CONFIG.num_layers):
-        ours, theirs = f"transformer_layer_{i}/", f"bert/encoder/layer_{i}/"
-        for name in ("query", "key", "value"):
-            found[f"{theirs}attention/self/{name}/kernel"] = w[
-                f"{ours}self_attention_layer/{name}/kernel"
-            ].reshape(h, h)
-            found[f"{theirs}attention/self/{name}/bias"] = w[
-                f"{ours}self_attention_layer/{name}/bias"
-            ].reshape(h)
-        pairs = {
-            "attention/output/dense/bias": "self_attention_layer/attention_output/bias",
-            "attention/output/LayerNorm/gamma": "self_attention_layer_norm/gamma",
-            "attention/output/LayerNorm/beta": "self_attention_layer_norm/beta",
-            "intermediate/dense/kernel": "feedforward_intermediate_dense/kernel",
-            "intermediate/dense/bias": "feedforward_intermediate_dense/bias",
-            "output/dense/kernel": "feedforward_output_dense/kernel",
-            "output/dense/bias": "feedforward_output_dense/bias",
-            "output/LayerNorm/gamma": "feedforward_layer_norm/gamma",
-            "output/LayerNorm/beta": "feedforward_layer_norm/beta",
-        }
-        for name, path in pairs.items():
-            found[theirs + name] = w[ours + path]
-        found[f"{theirs}attention/output/dense/kernel"] = w[
-            f"{ours}self_attention_layer/attention_output/kernel"
-        ].reshape(h, h)
-    return found
 
 
-def _write_google(folder, arrays, config=None, vocab=builtin.KEPT_VOCAB):
-    """A TF1-format bert_model.ckpt (tf.compat.v1's Saver, as google-research
-    saved them), bert_config.json and vocab.txt."""
+def assert_same_function(ours, theirs):
+    for name, terms in TERMS.items():
+        atol = forward_atol(theirs[name], terms)
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=0, atol=atol, err_msg=name)
+
+
+def _write_google(folder, arrays, vocab=builtin.KEPT_VOCAB, **config):
+    """A TF1-format bert_model.ckpt of `arrays` (tf.compat.v1's Saver, as
+    google-research saved them), google's bert_config.json (`config`
+    changes its fields) and vocab.txt (None: none)."""
     os.makedirs(folder, exist_ok=True)
     with tf.Graph().as_default():
-        variables = [tf.compat.v1.Variable(v, name=n) for n, v in arrays.items()]
-        saver = tf.compat.v1.train.Saver(variables)
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
+        variables = [v1.Variable(v, name=n) for n, v in arrays.items()]
+        saver = v1.train.Saver(variables)
+        with v1.Session() as session:
+            session.run(v1.global_variables_initializer())
             saver.save(session, os.path.join(folder, "bert_model.ckpt"), write_meta_graph=False)
-    config = config or CONFIG
-    (folder / "bert_config.json").write_text(json.dumps({
-        "hidden_size": config.hidden_dim, "num_hidden_layers": config.num_layers,
-        "num_attention_heads": config.num_heads, "intermediate_size": config.intermediate_dim,
-        "vocab_size": config.vocabulary_size, "max_position_embeddings": 512,
-        "type_vocab_size": 2, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
-    }))  # fmt: skip
-    shutil.copyfile(vocab, folder / "vocab.txt")
+    (folder / "bert_config.json").write_text(_google_config(**config).to_json_string())
+    if vocab:
+        shutil.copyfile(vocab, folder / "vocab.txt")
     return str(folder)
-
-
-@pytest.fixture(scope="module")
-def source():
-    """A tiny BERT with random weights (biases and LayerNorms too), as
-    someone else's pretraining would leave it."""
-    keras.utils.set_random_seed(7)
-    net = model_lib.build_pretraining_model(CONFIG)
-    for v in net.weights:
-        v.assign(np.random.default_rng(len(v.path)).normal(0, 0.05, v.shape))
-    return net
-
-
-def _mlm_logits(net, batch):
-    keys = ("token_ids", "segment_ids", "padding_mask", "masked_lm_positions")
-    outputs = net({k: batch[k] for k in keys}, training=False)
-    return outputs["mlm_logits"].numpy(), outputs["nsp_logits"].numpy()
 
 
 @pytest.fixture(scope="module")
@@ -128,74 +160,165 @@ def batch(builtin_data_dir):
 
     pattern, _ = builtin.shards(builtin_data_dir, SEQ, PREDICTIONS)
     files = patterns.match_files(pattern)
-    return next(iter(pipeline.make_dataset(files, SEQ, PREDICTIONS, batch_size=4, shuffle=False)))
+    dataset = pipeline.make_dataset(files, SEQ, PREDICTIONS, batch_size=4, shuffle=False)
+    return {k: v.numpy() for k, v in next(iter(dataset)).items()}
 
 
-def test_google_checkpoint_warm_start_gives_the_source_logits(
-    tmp_path, source, batch, builtin_data_dir, capsys
+@pytest.fixture(scope="module")
+def google_source(tmp_path_factory, batch):
+    """(folder, outputs): a checkpoint google's graph wrote with random
+    weights (biases, LayerNorms and output bias included), its
+    bert_config.json and vocab.txt, and that graph's outputs on `batch`."""
+    folder = tmp_path_factory.mktemp("uncased_L-2_H-128_A-2")
+    outputs = google_outputs(batch, save_to=str(folder / "bert_model.ckpt"))
+    (folder / "bert_config.json").write_text(_google_config().to_json_string())
+    shutil.copyfile(builtin.KEPT_VOCAB, folder / "vocab.txt")
+    return folder, outputs
+
+
+def test_warm_start_computes_googles_function_and_its_graph_restores_the_export(
+    tmp_path, google_source, batch, builtin_data_dir, capsys
 ):
-    folder = _write_google(tmp_path / "uncased_L-2_H-128_A-2", _google_names(source))
-    run = _train(tmp_path / "run", builtin_data_dir, init_checkpoint=folder)
+    folder, theirs = google_source
+    run = _train(tmp_path / "run", builtin_data_dir, init_checkpoint=str(folder), export=True)
     output = capsys.readouterr().out
     assert f"warm start from google-research checkpoint {folder}/bert_model.ckpt" in output
-    assert "initialised at random: none" in output
+    assert "46 of 46 variables loaded; initialised at random: none" in output
     assert run["step"] == 1 and int(run["optimizer"].iterations) == 1  # fresh state
-    for ours, theirs in zip(_mlm_logits(run["model"], batch), _mlm_logits(source, batch)):
-        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
+    ours = our_outputs(run["model"], batch)
+    assert_same_function(ours, theirs)
+    # The bound tells google's tanh GELU in the masked-LM transform from the
+    # exact (erf) one, which keras-hub's BertMaskedLM uses.
+    dense = run["model"].get_layer("mlm_head")._intermediate_dense
+    dense.activation = keras.activations.gelu
+    erf = our_outputs(run["model"], batch)["mlm_log_probs"]
+    dense.activation = model_lib.gelu_tanh
+    atol = forward_atol(theirs["mlm_log_probs"], TERMS["mlm_log_probs"])
+    assert np.abs(erf - theirs["mlm_log_probs"]).max() > 4 * atol
+    # google's graph restores the export (a Saver, and init_from_checkpoint
+    # with google's assignment map): every variable, the same function.
+    exported = str(tmp_path / "run" / "google_checkpoint" / "bert_model.ckpt")
+    for restore in ("saver", "init_from_checkpoint"):
+        assert_same_function(ours, google_outputs(batch, exported, restore=restore))
     # A restart resumes its own checkpoint and leaves the warm start aside.
-    again = _train(tmp_path / "run", builtin_data_dir, init_checkpoint=folder, phases=[_phase(2)])
+    again = _train(tmp_path / "run", builtin_data_dir, init_checkpoint=str(folder),
+                   phases=[_phase(2)])  # fmt: skip
     assert again["step"] == 2 and "init_checkpoint left aside" in capsys.readouterr().out
 
 
-def test_export_reads_back_and_a_preset_warm_starts_the_encoder(
-    tmp_path, batch, builtin_data_dir, capsys
+JAX_FORWARD = """
+import sys
+import numpy as np
+from trainers.bert import model as model_lib, warm_start
+from trainers.bert.data import builtin
+config = model_lib.preset("tiny", vocabulary_size=4096, dropout=0.0)
+net = model_lib.build_pretraining_model(config)
+warm = warm_start.read(sys.argv[1], config, builtin.KEPT_VOCAB, True)
+for variable in net.weights:
+    variable.assign(warm.values[variable.path])
+batch = dict(np.load(sys.argv[2]))
+from tests.trainers.bert.test_warm_start import our_outputs
+np.savez(sys.argv[3], **our_outputs(net, batch))
+"""
+
+
+def test_warm_start_on_the_jax_backend_computes_googles_function(tmp_path, google_source, batch):
+    pytest.importorskip("jax", reason="the JAX engine needs the [jax] extra")
+    folder, theirs = google_source
+    np.savez(tmp_path / "batch.npz", **batch)
+    env = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    run_process("-c", JAX_FORWARD, str(folder), str(tmp_path / "batch.npz"),
+                str(tmp_path / "ours.npz"), env=env)  # fmt: skip
+    assert_same_function(dict(np.load(tmp_path / "ours.npz")), theirs)
+
+
+def test_a_preset_warm_starts_the_encoder_and_keras_hub_computes_the_same(
+    tmp_path, google_source, batch, builtin_data_dir, capsys
 ):
-    first = _train(tmp_path / "first", builtin_data_dir, phases=[_phase(2, 1e-2)], export=True)
-    exported = tmp_path / "first" / "google_checkpoint"
-    assert sorted(os.listdir(exported)) == [
-        "bert_config.json", "bert_model.ckpt.data-00000-of-00001", "bert_model.ckpt.index",
-        "vocab.txt",
-    ]  # fmt: skip
-    names = dict(tf.train.list_variables(str(exported / "bert_model.ckpt")))
-    assert names["bert/encoder/layer_1/attention/self/query/kernel"] == [128, 128]
-    assert names["cls/seq_relationship/output_weights"] == [2, 128]
-    round_trip = _train(tmp_path / "second", builtin_data_dir, init_checkpoint=str(exported))
-    for ours, theirs in zip(
-        _mlm_logits(round_trip["model"], batch), _mlm_logits(first["model"], batch)
-    ):
-        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
-    # The keras-hub preset holds the encoder only: the heads start at random.
-    preset = _train(tmp_path / "third", builtin_data_dir,
+    folder, _ = google_source
+    first = _train(tmp_path / "first", builtin_data_dir, init_checkpoint=str(folder), export=True)
+    # keras-hub's own BertBackbone, loading the exported encoder, computes
+    # what the trainer's encoder computed.
+    import keras_hub
+
+    loaded = keras_hub.models.BertBackbone.from_preset(str(tmp_path / "first" / "encoder"))
+    keys = ("token_ids", "segment_ids", "padding_mask")
+    encoded = loaded({k: batch[k] for k in keys}, training=False)
+    ours = our_outputs(first["model"], batch)
+    for name in ("sequence_output", "pooled_output"):
+        np.testing.assert_allclose(
+            encoded[name], ours[name], rtol=0, atol=1e-6 * np.abs(ours[name]).max()
+        )
+    # The preset holds the encoder only: the heads start at random, named.
+    capsys.readouterr()
+    preset = _train(tmp_path / "second", builtin_data_dir,
                     init_checkpoint=str(tmp_path / "first" / "encoder"))  # fmt: skip
-    assert "initialised at random: mlm_head, nsp_head" in capsys.readouterr().out
+    assert (
+        "initialised at random: mlm_head/intermediate_dense/kernel, "
+        "mlm_head/intermediate_dense/bias, mlm_head/intermediate_layer_norm/gamma, "
+        "mlm_head/intermediate_layer_norm/beta, mlm_head/output_bias, nsp_head/kernel, "
+        "nsp_head/bias"
+    ) in capsys.readouterr().out
     encoder = preset["model"].get_layer("bert_backbone").token_embedding.embeddings.numpy()
     expected = first["model"].get_layer("bert_backbone").token_embedding.embeddings.numpy()
     np.testing.assert_allclose(encoder, expected, rtol=0, atol=1e-6)
 
 
-def test_mismatches_stop_before_anything_is_written(tmp_path, source, builtin_data_dir):
-    arrays = _google_names(source)
-    folder = _write_google(
-        tmp_path / "small", arrays, model_lib.preset("mini", vocabulary_size=4096)
-    )
-    with pytest.raises(
-        ConfigError, match="has another shape: num_layers 4 there, 2 in train.model"
-    ):
-        _train(tmp_path / "run", builtin_data_dir, init_checkpoint=folder)
+def test_a_partial_head_is_named_tensor_by_tensor(
+    tmp_path, google_source, builtin_data_dir, capsys
+):
+    folder, _ = google_source
+    arrays = google_checkpoint.read(str(folder / "bert_model.ckpt"))
+    del arrays["cls/predictions/output_bias"]
+    partial = _write_google(tmp_path / "partial", arrays)
+    run = _train(tmp_path / "run", builtin_data_dir, init_checkpoint=partial)
+    assert (
+        "45 of 46 variables loaded; initialised at random: "
+        "mlm_head/output_bias (cls/predictions/output_bias)"
+    ) in capsys.readouterr().out
+    (bias,) = [v for v in run["model"].weights if v.path == "mlm_head/output_bias"]
+    assert np.abs(bias.numpy()).max() < 1e-10  # its initial zeros, after a step at 1e-12
+
+
+def _refused(tmp_path, init_checkpoint, match):
+    """A run from `init_checkpoint` (built-in data in a folder of its own)
+    stops with `match`, and nothing was written: no model_dir, no data."""
+    with pytest.raises(ConfigError, match=match):
+        _train(tmp_path / "run", str(tmp_path / "data"), init_checkpoint=init_checkpoint)
+    assert not os.path.exists(tmp_path / "run") and not os.path.exists(tmp_path / "data")
+
+
+def test_mismatches_stop_before_anything_is_written(tmp_path, google_source):
+    folder, _ = google_source
+    arrays = google_checkpoint.read(str(folder / "bert_model.ckpt"))
+    mini = _write_google(tmp_path / "small", arrays, num_hidden_layers=4, hidden_size=256)
+    _refused(tmp_path, mini, "has another shape: num_layers 4 there, 2 in train.model; "
+             "hidden_dim 256 there, 128 in train.model")  # fmt: skip
+    relu = _write_google(tmp_path / "relu", arrays, hidden_act="relu")
+    _refused(tmp_path, relu, "hidden_act 'relu', but this BERT computes hidden_act 'gelu'")
     tokens = open(builtin.KEPT_VOCAB).read().splitlines()
     tokens[100], tokens[101] = tokens[101], tokens[100]
     (tmp_path / "vocab.txt").write_text("\n".join(tokens) + "\n")
-    folder = _write_google(tmp_path / "other_vocab", arrays, vocab=tmp_path / "vocab.txt")
-    with pytest.raises(ConfigError, match="first difference at line 101"):
-        _train(tmp_path / "run", builtin_data_dir, init_checkpoint=folder)
+    other = _write_google(tmp_path / "other_vocab", arrays, vocab=tmp_path / "vocab.txt")
+    _refused(tmp_path, other, "first difference at line 101")
     (tmp_path / "short.txt").write_text("\n".join(tokens[:-1]) + "\n")
-    folder = _write_google(tmp_path / "short_vocab", arrays, vocab=tmp_path / "short.txt")
-    with pytest.raises(ConfigError, match="vocab.txt holds 4095 tokens, .* says vocab_size 4096"):
-        _train(tmp_path / "run", builtin_data_dir, init_checkpoint=folder)
+    short = _write_google(tmp_path / "short_vocab", arrays, vocab=tmp_path / "short.txt")
+    _refused(tmp_path, short, "vocab.txt holds 4095 tokens, .* says vocab_size 4096")
+    _refused(tmp_path, _write_google(tmp_path / "no_vocab", arrays, vocab=None),
+             "no vocab.txt beside the checkpoint")  # fmt: skip
+    # Each tensor is checked in the file's own layout, before any reshape,
+    # and named by its name there: one with as many elements as the right
+    # shape, one with fewer, a transposed one.
+    query = "bert/encoder/layer_0/attention/self/query/kernel"
+    nsp = "cls/seq_relationship/output_weights"
+    for name, value, shown in (
+        (query, arrays[query].reshape(256, 64), r"\(256, 64\), expected \(128, 128\)"),
+        (query, arrays[query][:, :64], r"\(128, 64\), expected \(128, 128\)"),
+        (nsp, arrays[nsp].T, r"\(128, 2\), expected \(2, 128\)"),
+    ):
+        wrong = _write_google(tmp_path / "wrong", {**arrays, name: value})
+        _refused(tmp_path, wrong, f"1 tensor\\(s\\) of another shape .*: {name} {shown}")
     del arrays["bert/encoder/layer_1/output/dense/kernel"]
-    folder = _write_google(tmp_path / "partial", arrays)
-    with pytest.raises(ConfigError, match="lacks bert/encoder/layer_1/output/dense/kernel"):
-        _train(tmp_path / "run", builtin_data_dir, init_checkpoint=folder)
-    with pytest.raises(ConfigError, match="neither a keras-hub preset folder"):
-        _train(tmp_path / "run", builtin_data_dir, init_checkpoint=str(tmp_path))
-    assert not os.path.exists(tmp_path / "run" / "run.json")
+    partial = _write_google(tmp_path / "partial", arrays)
+    _refused(tmp_path, partial, "lacks bert/encoder/layer_1/output/dense/kernel")
+    _refused(tmp_path, str(tmp_path / "small" / "vocab.txt"), "neither a keras-hub preset folder")

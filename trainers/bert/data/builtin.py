@@ -39,6 +39,7 @@ from trainers.bert.errors import ConfigError
 VOCAB_SIZE = 4096
 KEPT_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin_vocab.txt")
 CORPUS_PYTHON = (3, 11)  # the Python whose help topics are kept
+DO_LOWER_CASE = True  # the kept vocabulary is uncased
 
 
 def vocab_file(data_dir):
@@ -76,7 +77,14 @@ def shards(data_dir, seq_length, max_predictions, dupe_factor=5, seed=12345):
                 dupe_factor=dupe_factor,
             )
             create.create(
-                source, output, options, vocab_file=vocab, num_shards=2, seed=seed, num_workers=1
+                source,
+                output,
+                options,
+                vocab_file=vocab,
+                do_lower_case=DO_LOWER_CASE,
+                num_shards=2,
+                seed=seed,
+                num_workers=1,
             )
         patterns.append(os.path.join(output, "*.tfrecord"))
     return tuple(patterns)
