@@ -10,13 +10,25 @@ v2.0 the official v2.0 script's figures (`exact`, `f1`, `total`,
 and their thresholds), and `exact_match` equal to `exact`. Scores are
 percentages.
 
-The figures are the official scripts' (v1.1 and v2.0): answers are
-normalised (lower case, ASCII punctuation and the articles a/an/the removed,
-white space collapsed); F1 is over the multisets of the normalised tokens;
-a question scores the maximum over its ground-truth answers. In v2.0 a
-question without answers has the single gold answer "", so only an empty
-prediction scores on it. A question the predictions leave out scores 0 and
-is counted on stderr, as the official scripts do.
+A file is scored by the official script of its version: v2.0 (SQuAD-explorer's
+evaluate-v2.0.py) where its version field says 2 or any question is
+`is_impossible`, else v1.1 (evaluate-v1.1.py). Both normalise answers alike
+(lower case, ASCII punctuation and then the whole words a/an/the removed,
+white space collapsed), take F1 over the multisets of the normalised tokens
+and score a question by the maximum over its ground-truth answers. They
+differ on answers that normalise to nothing ("the", "A."):
+
+- v1.1 keeps every ground truth; F1 needs a common token, so it is 0 where
+  both sides normalise to nothing, while exact match is 1 there.
+- v2.0 drops such ground truths and scores a question left without any
+  against the single answer "", where F1 is 1 if the prediction normalises
+  to nothing too. Whether a question counts as HasAns or NoAns goes by its
+  raw answers list, so a question whose answers are all "the" is HasAns.
+
+A question the predictions leave out scores 0 and counts in every total, as
+in the v1.1 script; the v2.0 script cannot score such a file (it fails with
+a KeyError), so for v2.0 this is our rule, and the command counts them on
+stderr.
 """
 
 import argparse
@@ -33,7 +45,8 @@ _PUNCTUATION = frozenset(string.punctuation)
 
 
 def normalize_answer(text):
-    """Lower case, no punctuation, no articles, single spaces."""
+    """Lower case, no ASCII punctuation, no articles, single spaces, in that
+    order (so "a-ha" is "aha", not "ha")."""
     text = "".join(c for c in text.lower() if c not in _PUNCTUATION)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
@@ -42,12 +55,13 @@ def exact_match(prediction, truth):
     return float(normalize_answer(prediction) == normalize_answer(truth))
 
 
-def f1(prediction, truth):
-    """Token-multiset F1 of two answers. Where either normalises to nothing
-    (a v2.0 no-answer), 1 if both do, else 0."""
+def f1(prediction, truth, v2=False):
+    """Token-multiset F1 of two answers. The scripts differ only where both
+    normalise to nothing: v1.1 finds no common token and scores 0, v2.0 reads
+    two no-answers that agree and scores 1."""
     predicted, true = normalize_answer(prediction).split(), normalize_answer(truth).split()
-    if not predicted or not true:
-        return float(predicted == true)
+    if v2 and not predicted and not true:
+        return 1.0
     common = sum((collections.Counter(predicted) & collections.Counter(true)).values())
     if common == 0:
         return 0.0
@@ -55,8 +69,12 @@ def f1(prediction, truth):
     return 2 * precision * recall / (precision + recall)
 
 
-def best_over_truths(metric, prediction, truths):
-    return max(metric(prediction, truth) for truth in truths)
+def gold_answers(texts, v2):
+    """The answers a prediction is scored against: v1.1 all of `texts`; v2.0
+    those that do not normalise to nothing, or [""] where none is left."""
+    if not v2:
+        return texts
+    return [text for text in texts if normalize_answer(text)] or [""]
 
 
 class DatasetError(ValueError):
@@ -64,10 +82,8 @@ class DatasetError(ValueError):
 
 
 def questions(dataset, source="the dataset"):
-    """{question id: its ground-truth answer texts} of a SQuAD dataset (the
-    parsed JSON). Answers that normalise to nothing are dropped, as in the
-    official v2.0 script; a question left without any (a v2.0 no-answer)
-    gets [""]."""
+    """{question id: its answer texts as in the file} of a SQuAD dataset (the
+    parsed JSON); a v2.0 no-answer question has []."""
     if not isinstance(dataset, dict) or not isinstance(dataset.get("data"), list):
         raise DatasetError(f"{source}: not a SQuAD file (no 'data' list at the top)")
     answers = {}
@@ -76,10 +92,12 @@ def questions(dataset, source="the dataset"):
             for qa in paragraph.get("qas", []):
                 if "id" not in qa:
                     raise DatasetError(f"{source}: a question without an 'id': {qa!r:.80}")
-                texts = [
-                    a["text"] for a in qa.get("answers", []) if normalize_answer(a.get("text", ""))
-                ]
-                answers[qa["id"]] = texts or [""]
+                texts = [a.get("text") for a in qa.get("answers", [])]
+                if not all(isinstance(text, str) for text in texts):
+                    raise DatasetError(
+                        f"{source}: question {qa['id']!r} has an answer without text"
+                    )
+                answers[qa["id"]] = texts
     return answers
 
 
@@ -99,63 +117,79 @@ def evaluate(dataset, predictions, na_probs=None, na_prob_threshold=1.0):
     """The official figures of `predictions` ({question id: answer text}).
 
     Returns a dict and the number of questions without a prediction."""
-    truths = questions(dataset)
-    exact, f1s = {}, {}  # a question without a prediction scores 0
-    for qid, answers in truths.items():
-        text = predictions.get(qid)
-        answered = isinstance(text, str)
-        exact[qid] = best_over_truths(exact_match, text, answers) if answered else 0.0
-        f1s[qid] = best_over_truths(f1, text, answers) if answered else 0.0
-    missing = sum(qid not in predictions for qid in truths)
-    if not is_v2(dataset):
+    answers, v2 = questions(dataset), is_v2(dataset)
+    exact, f1s = {}, {}  # of the questions with a prediction
+    for qid, texts in answers.items():
+        prediction = predictions.get(qid)
+        if not isinstance(prediction, str):
+            continue
+        if not texts and not v2:
+            raise DatasetError(
+                f"question {qid!r} has no answers: a v1.1 file cannot score it"
+                " (a v2.0 file says version 2.0 or marks it is_impossible)"
+            )
+        truths = gold_answers(texts, v2)
+        exact[qid] = max(exact_match(prediction, truth) for truth in truths)
+        f1s[qid] = max(f1(prediction, truth, v2) for truth in truths)
+    missing = len(answers) - len(exact)
+    if not v2:
         return {
-            "exact_match": _percent(exact.values(), len(truths)),
-            "f1": _percent(f1s.values(), len(truths)),
+            "exact_match": _percent(exact.values(), len(answers)),
+            "f1": _percent(f1s.values(), len(answers)),
         }, missing
-    raw = exact, f1s
-    if na_probs is not None:
-        # As the official v2.0 script: a score above the threshold answers
-        # "no answer".
-        exact, f1s = dict(exact), dict(f1s)
-        for qid, answers in truths.items():
-            if na_probs.get(qid, 0.0) > na_prob_threshold:
-                exact[qid] = f1s[qid] = float(answers == [""])
-    has_answer = [q for q, a in truths.items() if a != [""]]
-    no_answer = [q for q, a in truths.items() if a == [""]]
+    has_answer = {qid: bool(texts) for qid, texts in answers.items()}
+    # As the v2.0 script, also without no-answer scores (then all 0.0): a
+    # score above the threshold answers "no answer", right on NoAns only.
+    probabilities = na_probs or {}
+
+    def thresholded(scores):
+        return {
+            qid: float(not has_answer[qid])
+            if probabilities.get(qid, 0.0) > na_prob_threshold
+            else score
+            for qid, score in scores.items()
+        }
+
+    exact_at, f1_at = thresholded(exact), thresholded(f1s)
     figures = {
-        "exact": _percent(exact.values(), len(truths)),
-        "f1": _percent(f1s.values(), len(truths)),
-        "total": len(truths),
+        "exact": _percent(exact_at.values(), len(answers)),
+        "f1": _percent(f1_at.values(), len(answers)),
+        "total": len(answers),
     }
-    for name, ids in (("HasAns", has_answer), ("NoAns", no_answer)):
+    for name, kind in (("HasAns", True), ("NoAns", False)):
+        ids = [qid for qid, has in has_answer.items() if has == kind]
         if ids:
-            figures[f"{name}_exact"] = _percent((exact[q] for q in ids), len(ids))
-            figures[f"{name}_f1"] = _percent((f1s[q] for q in ids), len(ids))
+            figures[f"{name}_exact"] = _percent((exact_at.get(q, 0.0) for q in ids), len(ids))
+            figures[f"{name}_f1"] = _percent((f1_at.get(q, 0.0) for q in ids), len(ids))
             figures[f"{name}_total"] = len(ids)
     if na_probs is not None:
-        for name, scores in zip(("exact", "f1"), raw):
-            best, threshold = _best_threshold(predictions, scores, na_probs, truths)
-            figures[f"best_{name}"], figures[f"best_{name}_thresh"] = best, threshold
+        for name, scores in (("exact", exact), ("f1", f1s)):
+            best, threshold = _best_threshold(scores, predictions, na_probs, has_answer)
+            figures[f"best_{name}"] = 100.0 * best / len(answers)
+            figures[f"best_{name}_thresh"] = threshold
     figures["exact_match"] = figures["exact"]
     return figures, missing
 
 
-def _best_threshold(predictions, scores, na_probs, truths):
-    """The official v2.0 search: questions sorted by no-answer probability;
-    answering "no answer" above each candidate threshold; the best score."""
-    score = current = sum(1 for a in truths.values() if a == [""])
+def _best_threshold(scores, predictions, na_probs, has_answer):
+    """The v2.0 script's search for the best no-answer threshold, quirks
+    kept: start from "no answer" everywhere (each NoAns question right), then
+    answer the questions in order of rising no-answer score (ties in the
+    order of `na_probs`): a HasAns question adds its raw score, a NoAns one
+    takes 1 off unless its prediction is "" (even one that normalises to
+    nothing and so scored 1). The best running score wins, at the score of
+    the question where it was first reached (mid-tie, maybe), or 0.0."""
+    current = best = sum(1 for qid in scores if not has_answer[qid])
     threshold = 0.0
-    for qid in sorted(truths, key=lambda q: na_probs.get(q, 0.0)):
-        if truths[qid] != [""]:
-            change = scores[qid]
-        elif predictions.get(qid):
-            change = -1
-        else:
-            change = 0
-        current += change
-        if current > score:
-            score, threshold = current, na_probs.get(qid, 0.0)
-    return 100.0 * score / len(truths), threshold
+    order = [q for q in na_probs if q in scores] + [q for q in scores if q not in na_probs]
+    for qid in sorted(order, key=lambda q: na_probs.get(q, 0.0)):
+        if has_answer[qid]:
+            current += scores[qid]
+        elif predictions[qid]:
+            current -= 1
+        if current > best:
+            best, threshold = current, na_probs.get(qid, 0.0)
+    return best, threshold
 
 
 def _percent(values, count):
