@@ -1,15 +1,21 @@
 """SQuAD v1.1 and v2.0: questions read from the official JSON files, and the
-windows (features) the model reads.
+windows (features) the model reads, as google-research/bert's
+`run_squad.convert_examples_to_features` makes them (the same windows,
+labels and max-context flags for the same vocabulary).
 
 A context longer than the model's sequence is read in windows of
 `max_seq_length` tokens ([CLS] question [SEP] window [SEP]) that start
 `doc_stride` tokens apart, so an answer near a window's edge is whole in
-another window. Training labels are the token span of the first answer, or
-[CLS] (0, 0) where the window does not hold the whole answer or the question
+another window. Training labels are the token span of the first answer:
+the tokens of the whitespace-delimited words it touches, narrowed to the
+answer's own tokens where they are found there (the reference's rule: an
+answer cut inside a token, "199" of "(1998),", keeps its whole words); or
+[CLS] (0, 0) where the window does not hold the whole span or the question
 has none (v2.0). Decoding (`spans`) maps token spans back to characters of
 the context through the tokenizer's offsets.
 """
 
+import bisect
 import dataclasses
 
 from trainers.bert.errors import DataError, read_json
@@ -118,6 +124,9 @@ def features(
             f"max_seq_length={max_seq_length}"
         )
     question_ids = tokenizer.encode_batch(e.question for e in examples)
+    answer_ids = [[]] * len(examples)
+    if training:
+        answer_ids = tokenizer.encode_batch(e.answers[0][0] if e.answers else "" for e in examples)
     result = []
     for index, example in enumerate(examples):
         query = question_ids[index][:max_query_length]
@@ -127,9 +136,10 @@ def features(
             text, start = example.answers[0]
             if example.context[start : start + len(text)] != text:
                 continue
-            answer = _token_span(context_offsets, start, start + len(text))
+            answer = _token_span(example.context, context_offsets, start, start + len(text))
             if answer is None:
                 continue
+            answer = _improve_span(context_ids, *answer, answer_ids[index])
         windows = _windows(len(context_ids), limit - len(query), doc_stride)
         for w, (start, length) in enumerate(windows):
             head = [tokenizer.cls_id, *query, tokenizer.sep_id]
@@ -175,16 +185,50 @@ def _is_max_context(windows, current, position):
     return best == current
 
 
-def _token_span(offsets, start, end):
-    """The first and last context tokens overlapping characters [start,
-    end) (a blank answer: the token after `start`), or None for a context
-    without tokens."""
-    if not offsets:
+def _token_span(context, offsets, start, end):
+    """The context tokens of the whitespace-delimited words that hold
+    characters [start, end), or None where those words hold no token.
+
+    Whole words, as google-research/bert labels an answer before
+    `_improve_span` (an answer cut inside a word, "Japan" of "Japanese",
+    keeps the whole word's tokens unless its own tokens are found there)."""
+    words = _word_starts(context)
+    if not offsets or not words:
         return None
-    first = next((i for i, (_, e) in enumerate(offsets) if e > start), len(offsets) - 1)
-    last = first
-    for i in range(first, len(offsets)):
-        if offsets[i][0] >= end:
-            break
-        last = i
+    first = _word_of(words, start)
+    last = _word_of(words, max(end, start + 1) - 1)
+    begin = words[first]
+    stop = words[last + 1] if last + 1 < len(words) else len(context)
+    tokens = [i for i, (s, _) in enumerate(offsets) if begin <= s < stop]
+    return (tokens[0], tokens[-1]) if tokens else None
+
+
+# google-research/bert's SQuAD reader splits contexts into words at these.
+_WORD_BREAKS = frozenset(" \t\r\n\u202f")
+
+
+def _word_starts(context):
+    """The first character of each whitespace-delimited word, in order."""
+    return [
+        i
+        for i, c in enumerate(context)
+        if c not in _WORD_BREAKS and (i == 0 or context[i - 1] in _WORD_BREAKS)
+    ]
+
+
+def _word_of(word_starts, position):
+    """The word holding character `position`, or the one before it where
+    `position` is a space (the first word for leading spaces)."""
+    return max(bisect.bisect_right(word_starts, position) - 1, 0)
+
+
+def _improve_span(token_ids, first, last, answer_ids):
+    """The sub-span of tokens first..last that is exactly the answer's own
+    tokens, the earliest start and then the longest first, as
+    google-research/bert's `_improve_answer_span` ("1998" of "(1998),"
+    rather than all of "( 1998 ) ,"); else first..last unchanged."""
+    for start in range(first, last + 1):
+        for end in range(last, start - 1, -1):
+            if token_ids[start : end + 1] == answer_ids:
+                return start, end
     return first, last
