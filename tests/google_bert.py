@@ -10,9 +10,10 @@ nothing else of it is changed:
   scope (default "LayerNorm"), moments over the last axis, epsilon 1e-12;
 - `tf.layers.dense`: `kernel` then `bias` under the scope (default
   "dense"), inputs x kernel + bias, then the activation.
-Importing `run_pretraining` and `run_squad` defines their command-line
-flags in absl's registry (the same names twice); they are removed again, so
-the importing process's flags are as they were.
+Importing `run_pretraining`, `run_squad` and `tokenization` defines their
+command-line flags in absl's registry (some names twice); they are removed
+again, so the importing process's flags are as they were, and each module's
+`FLAGS` holds its flags' defaults (a test sets what it needs there).
 """
 
 import functools
@@ -68,9 +69,14 @@ def modules():
     loaded = []
     try:
         for name in ("modeling", "run_pretraining", "run_squad", "tokenization"):
-            loaded.append(importlib.import_module(f"bert.{name}"))
-            for flag in set(flags.FLAGS) - before:  # the scripts define the same ones
+            module = importlib.import_module(f"bert.{name}")
+            defined = set(flags.FLAGS) - before
+            if defined:  # the module reads them as FLAGS.name: their defaults
+                defaults = {flag: flags.FLAGS[flag].default for flag in defined}
+                module.FLAGS = types.SimpleNamespace(**defaults)
+            for flag in defined:  # the scripts define the same ones
                 delattr(flags.FLAGS, flag)
+            loaded.append(module)
     finally:
         for name, module in saved.items():
             if module is None:

@@ -6,13 +6,19 @@ import tempfile
 
 import tensorflow as tf
 
+from trainers.bert.data.vocab import cased_tokens
+
 ENCODER = "encoder"
 
 
-def export_encoder(model_dir, backbone, vocab_file=None, lowercase=True):
+def export_encoder(model_dir, backbone, vocab_file=None, lowercase=None):
     """The encoder as a keras-hub preset directory (config.json and weights,
     plus the tokenizer when the vocabulary is known), loadable with
-    `keras_hub.models.BertBackbone.from_preset(path)` for fine-tuning."""
+    `keras_hub.models.BertBackbone.from_preset(path)` for fine-tuning.
+
+    The tokenizer normalises as training's: `lowercase` (None: the
+    vocabulary's casing, cased when a token has a capital) lower-cases and
+    strips accents, as google-research/bert's do_lower_case."""
     import keras_hub
 
     path = os.path.join(model_dir, ENCODER)
@@ -22,7 +28,15 @@ def export_encoder(model_dir, backbone, vocab_file=None, lowercase=True):
     local = tempfile.mkdtemp(prefix="encoder-") if remote else path
     backbone.save_to_preset(local)
     if vocab_file:
-        tokenizer = keras_hub.models.BertTokenizer(vocabulary=vocab_file, lowercase=lowercase)
+        with tf.io.gfile.GFile(vocab_file) as f:
+            tokens = [line.rstrip() for line in f]  # as keras-hub reads a vocabulary file
+        if lowercase is None:
+            lowercase = not cased_tokens(tokens)
+        # keras-hub strips accents only when told (strip_accents, saved in
+        # tokenizer.json): without it "café" is [UNK] where training has "cafe".
+        tokenizer = keras_hub.models.BertTokenizer(
+            vocabulary=tokens, lowercase=lowercase, strip_accents=lowercase
+        )
         tokenizer.save_to_preset(local)
     if remote:
         copy_tree(local, path)

@@ -3,9 +3,7 @@ offsets of each token in the original text (fine-tuning cuts answers out of
 the context by them, so predictions keep the context's own casing, accents
 and spacing); the vocabulary's casing is checked against the tokenizer's."""
 
-from tokenizers import BertWordPieceTokenizer
-
-from trainers.bert.data.vocab import SPECIAL_TOKENS, check_casing
+from trainers.bert.data.vocab import SPECIAL_TOKENS, check_casing, wordpiece_tokenizer
 from trainers.bert.errors import ConfigError
 
 
@@ -23,9 +21,7 @@ class Tokenizer:
         check_casing(self.tokens, lowercase, vocab_file)
         ids = {t: i for i, t in enumerate(self.tokens)}
         self.pad_id, self.cls_id, self.sep_id = ids["[PAD]"], ids["[CLS]"], ids["[SEP]"]
-        self._tokenizer = BertWordPieceTokenizer(
-            vocab_file, lowercase=lowercase, strip_accents=lowercase
-        )
+        self._tokenizer = wordpiece_tokenizer(vocab_file, lowercase)
 
     def __len__(self):
         return len(self.tokens)

@@ -5,7 +5,7 @@ google-research/bert and of keras-hub's `BertTokenizer`)."""
 import os
 
 import numpy as np
-from tokenizers import BertWordPieceTokenizer
+from tokenizers import BertWordPieceTokenizer, Regex, normalizers, pre_tokenizers
 
 from trainers.bert.data.corpus import describe
 from trainers.bert.data.records import file_sha256
@@ -20,6 +20,65 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # tokens alone), where most words would be [UNK] or single letters: no data
 # to pretrain on, and a sign of a wrong --input_file.
 MIN_LEARNED_TOKENS = 100
+# The text normalisation of google-research/bert's tokenization.py, which
+# BERT's released vocabularies and checkpoints were made with
+# (tests/trainers/bert/test_tokenization_oracle.py checks the two agree;
+# characters added to Unicode lately can still differ: `tokenizers`' own
+# category tables are older than Python's unicodedata).
+# Its BasicTokenizer drops NUL, U+FFFD and the control and format
+# characters (categories Cc, Cf) other than tab, newline and carriage
+# return, and turns those three and the space separators (Zs) into spaces;
+# `tokenizers`' clean_text also drops private-use and unassigned characters
+# (google keeps them), so the cleaning is done here.
+_DROPPED = Regex(r"[\p{Cc}\p{Cf}\x{FFFD}&&[^\t\n\r]]")
+_SPACES = Regex(r"[\t\n\r\p{Zs}]")
+# Python's str.lower(), google's lower-casing, writes a capital sigma at
+# the end of a word as the final form (U+03C2): Unicode's Final_Sigma
+# context, a cased letter before it and none after it, either side skipping
+# case-ignorable characters (also those that are cased too, such as ʰ).
+# `tokenizers` lower-cases each character alone (U+03C3 always).
+_CASED = r"[\p{Cased}&&\P{Case_Ignorable}]"
+_FINAL_SIGMA = Regex(
+    rf"(?<={_CASED}\p{{Case_Ignorable}}*)\x{{3A3}}(?!\p{{Case_Ignorable}}*{_CASED})"
+)
+# The CJK characters google makes words of their own (_is_chinese_char);
+# `tokenizers`' handle_chinese_chars misses U+2B820-U+2B91F.
+_CJK = Regex(
+    r"[\x{4E00}-\x{9FFF}\x{3400}-\x{4DBF}\x{20000}-\x{2A6DF}\x{2A700}-\x{2B73F}"
+    r"\x{2B740}-\x{2B81F}\x{2B820}-\x{2CEAF}\x{F900}-\x{FAFF}\x{2F800}-\x{2FA1F}]"
+)
+# google's WordpieceTokenizer maps longer words to [UNK] (tokenizers': 100).
+MAX_INPUT_CHARS_PER_WORD = 200
+
+
+def wordpiece_tokenizer(vocab_file=None, lowercase=True):
+    """`tokenizers`' BERT WordPiece tokenizer (`vocab_file` None for one to
+    train) normalising and splitting text as google-research/bert's
+    FullTokenizer: clean-up; with `lowercase`, lower-casing as str.lower()
+    then accent stripping (NFD, nonspacing marks dropped); words split at
+    spaces, punctuation and each CJK character."""
+    tokenizer = BertWordPieceTokenizer(
+        vocab_file,
+        clean_text=False,
+        handle_chinese_chars=False,
+        strip_accents=False,
+        lowercase=False,
+    )
+    steps = [normalizers.Replace(_DROPPED, ""), normalizers.Replace(_SPACES, " ")]
+    if lowercase:
+        steps += [
+            normalizers.Replace(_FINAL_SIGMA, "\u03c2"),
+            normalizers.Lowercase(),
+            normalizers.BertNormalizer(
+                clean_text=False, handle_chinese_chars=False, strip_accents=True, lowercase=False
+            ),
+        ]
+    tokenizer.normalizer = normalizers.Sequence(steps)
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.BertPreTokenizer(), pre_tokenizers.Split(_CJK, "isolated")]
+    )
+    tokenizer.model.max_input_chars_per_word = MAX_INPUT_CHARS_PER_WORD
+    return tokenizer
 
 
 class Vocabulary:
@@ -45,9 +104,7 @@ class Vocabulary:
             [i for i, t in enumerate(self.tokens) if not (t.startswith("[") and t.endswith("]"))],
             dtype=np.int64,
         )
-        self._tokenizer = BertWordPieceTokenizer(
-            vocab_file, lowercase=do_lower_case, strip_accents=do_lower_case
-        )
+        self._tokenizer = wordpiece_tokenizer(vocab_file, do_lower_case)
 
     def __len__(self):
         return len(self.tokens)
@@ -96,7 +153,7 @@ def train_vocabulary(
             read += 1
             yield from document
 
-    tokenizer = BertWordPieceTokenizer(lowercase=do_lower_case, strip_accents=do_lower_case)
+    tokenizer = wordpiece_tokenizer(lowercase=do_lower_case)
     tokenizer.train_from_iterator(
         sentences(),
         vocab_size=vocab_size,
