@@ -130,12 +130,11 @@ def our_shape(row, config):
     }.get(row.kind, shape)
 
 
-def to_google(value, kind):
-    if kind in ("heads", "head_bias"):
-        return value.reshape(value.shape[0], -1) if kind == "heads" else value.reshape(-1)
-    if kind == "output":
-        return value.reshape(-1, value.shape[-1])
-    return value.T if kind == "transposed" else value
+def to_google(value, row, config):
+    """`value` (of `our_shape(row, config)`) in google-research's layout."""
+    if row.kind == "transposed":
+        return value.T
+    return value.reshape(google_shape(row, config))
 
 
 def from_google(value, row, config):
@@ -194,7 +193,7 @@ def write(model, config, vocab_file, output_dir):
     tf.io.gfile.makedirs(output_dir)
     prefix = os.path.join(output_dir, CHECKPOINT)
     tmp = f"{prefix}.tmp-{os.getpid()}"
-    tensors = [tf.constant(to_google(ours[row.ours], row.kind)) for row in rows]
+    tensors = [tf.constant(to_google(ours[row.ours], row, config)) for row in rows]
     tf.raw_ops.SaveV2(
         prefix=tmp,
         tensor_names=[row.theirs for row in rows],

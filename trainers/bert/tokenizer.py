@@ -3,7 +3,12 @@ offsets of each token in the original text (fine-tuning cuts answers out of
 the context by them, so predictions keep the context's own casing, accents
 and spacing); the vocabulary's casing is checked against the tokenizer's."""
 
-from trainers.bert.data.vocab import SPECIAL_TOKENS, check_casing, wordpiece_tokenizer
+from trainers.bert.data.vocab import (
+    SPECIAL_TOKENS,
+    check_casing,
+    read_tokens,
+    wordpiece_tokenizer,
+)
 from trainers.bert.errors import ConfigError
 
 
@@ -12,8 +17,7 @@ class Tokenizer:
     (BERT's uncased models)."""
 
     def __init__(self, vocab_file, lowercase=True):
-        with open(vocab_file, encoding="utf-8") as f:
-            self.tokens = [line.rstrip("\n") for line in f]
+        self.tokens = read_tokens(vocab_file)
         missing = [t for t in SPECIAL_TOKENS if t not in self.tokens]
         if missing:
             raise ConfigError(f"vocabulary {vocab_file} lacks the special tokens {missing}")

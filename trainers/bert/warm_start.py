@@ -26,7 +26,7 @@ import numpy as np
 
 from trainers.bert import google_checkpoint, preset
 from trainers.bert import model as model_lib
-from trainers.bert.data.vocab import cased_tokens
+from trainers.bert.data.vocab import cased_tokens, read_tokens
 from trainers.bert.errors import ConfigError
 
 SHAPE_FIELDS = (
@@ -106,7 +106,7 @@ def _google(path, where):
             f"{where}: no {google_checkpoint.VOCAB} beside the checkpoint, so nothing says "
             "which token each embedding row stands for: put the checkpoint's vocab.txt there"
         )
-    tokens = _tokens(vocab)
+    tokens = read_tokens(vocab)
     if len(tokens) != config.vocabulary_size:
         raise ConfigError(
             f"{where}: {vocab} holds {len(tokens)} tokens, {config_file} says vocab_size "
@@ -116,12 +116,11 @@ def _google(path, where):
 
     def weights():  # checked in the file's own layout, then reshaped to ours
         rows = google_checkpoint.names(config.num_layers)
+        expected = {row.theirs: google_checkpoint.google_shape(row, config) for row in rows}
         wrong = [
-            f"{row.theirs} {raw[row.theirs].shape}, expected "
-            f"{google_checkpoint.google_shape(row, config)}"
-            for row in rows
-            if row.theirs in raw
-            and raw[row.theirs].shape != google_checkpoint.google_shape(row, config)
+            f"{name} {raw[name].shape}, expected {shape}"
+            for name, shape in expected.items()
+            if name in raw and raw[name].shape != shape
         ]
         if wrong:
             raise ConfigError(
@@ -145,11 +144,6 @@ def _google(path, where):
     return f"google-research checkpoint {prefix}", config, tokens, weights
 
 
-def _tokens(vocab_file):
-    with open(vocab_file, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
-
-
 def _check_vocabulary(tokens, vocab_file, do_lower_case, where):
     """The source's vocabulary against the data's; -> notes on the checks
     that could not be made."""
@@ -158,7 +152,7 @@ def _check_vocabulary(tokens, vocab_file, do_lower_case, where):
             "vocabulary not checked: the data names no vocab.txt (train.vocab_file): the "
             "embedding rows are taken to mean the data's token ids"
         ]
-    ours = _tokens(vocab_file)
+    ours = read_tokens(vocab_file)
     if ours != tokens:
         first = next(
             (i for i, (a, b) in enumerate(zip(tokens, ours)) if a != b), min(len(tokens), len(ours))

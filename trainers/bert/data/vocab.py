@@ -81,13 +81,18 @@ def wordpiece_tokenizer(vocab_file=None, lowercase=True):
     return tokenizer
 
 
+def read_tokens(vocab_file):
+    """A vocab.txt's tokens, one a line, in id order."""
+    with open(vocab_file, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
 class Vocabulary:
     """A WordPiece vocabulary and its tokenizer."""
 
     def __init__(self, vocab_file, do_lower_case=True):
         self.vocab_file = vocab_file
-        with open(vocab_file, encoding="utf-8") as f:
-            self.tokens = [line.rstrip("\n") for line in f]
+        self.tokens = read_tokens(vocab_file)
         self.ids = {token: i for i, token in enumerate(self.tokens)}
         missing = [t for t in SPECIAL_TOKENS if t not in self.ids]
         if missing:
