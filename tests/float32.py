@@ -18,6 +18,13 @@ The bound is therefore relative to how far the weights moved in the run:
 gradient bound above, to cover that feedback over the few steps the tests
 take. Runs that differ in anything but rounding (one step fewer, another
 batch) differ by far more (the tests check that too).
+
+The weights alone cannot show a gradient of the wrong size: LAMB's, LARS's
+and Adam's steps do not change when every gradient is scaled (clipping hides
+it too). Their moments do: Adam's first moment is linear in the gradients
+and its second quadratic, so a doubled gradient doubles one and quadruples
+the other. Optimizer slots are compared at `WEIGHTS_RTOL` of the largest
+slot of their kind (a moment starts at zero, so that is how far it moved).
 """
 
 import numpy as np
@@ -48,3 +55,37 @@ def forward_atol(reference, terms):
     random walk, to about sqrt(terms) * ROUNDING of its magnitude; x 4 for
     the tails."""
     return 4 * np.sqrt(terms) * ROUNDING * float(np.abs(reference).max())
+
+
+def assert_same_weights(initial, expected, got):
+    """`got` and `expected` (dicts of name -> array, or lists in the same
+    order) within `weights_atol` of the run from `initial`."""
+    names = list(expected) if isinstance(expected, dict) else range(len(expected))
+    initial, expected, got = (
+        [np.asarray(v[n], np.float64) for n in names] for v in (initial, expected, got)
+    )
+    atol = weights_atol(initial, expected)
+    assert atol > 0, "the weights did not move: nothing to compare"
+    for name, a, b in zip(names, expected, got):
+        np.testing.assert_allclose(b, a, rtol=0, atol=atol, err_msg=name)
+
+
+def assert_same_slots(expected, got):
+    """Optimizer slots (dicts of name -> array): each within `WEIGHTS_RTOL`
+    of the largest value of its kind (the name's last word: `momentum`,
+    `velocity`, ...) in the model; integer counters equal. Of its kind, not
+    of its own: rounding is relative to the terms of a sum, and a gradient
+    whose terms cancel (a key bias, which soft-max cannot see) is rounding
+    alone."""
+    assert expected.keys() == got.keys(), set(expected) ^ set(got)
+    largest = {}
+    for name, value in expected.items():
+        kind = name.rsplit("_", 1)[-1]
+        largest[kind] = max(largest.get(kind, 0.0), float(np.abs(value).max()))
+    for name in expected:
+        a, b = np.asarray(expected[name]), np.asarray(got[name])
+        if not np.issubdtype(a.dtype, np.floating):
+            np.testing.assert_array_equal(b, a, err_msg=name)
+            continue
+        atol = WEIGHTS_RTOL * largest[name.rsplit("_", 1)[-1]]
+        np.testing.assert_allclose(b, a, rtol=0, atol=atol, err_msg=name)

@@ -1,7 +1,7 @@
 """Train a small Keras classifier with `lamb_tf.LAMB` at a large batch and
 print the loss falling, with the range of the per-layer trust ratios.
 
-    python tools/quickstart.py              # 17 s on a 2-core CPU
+    python tools/quickstart.py              # 11 s on a 2-core CPU
 """
 
 import argparse

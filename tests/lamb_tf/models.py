@@ -30,9 +30,3 @@ def lamb_kwargs():
 
 def weights(model):
     return [np.array(w, np.float64) for w in model.get_weights()]
-
-
-def assert_same_weights(a, b, atol=1e-6):
-    assert len(a) == len(b)
-    for x, y in zip(a, b):
-        np.testing.assert_allclose(x, y, rtol=0, atol=atol)

@@ -15,13 +15,16 @@ def test_benchmark_data_reports_every_rate(tmp_path):
         "--checksum_megabytes=5",
         f"--json_out={out}",
     )
-    assert "| creation, 2 processes |" in stdout
+    for row in ("creation, 2 processes", "input pipeline, length 128", "small BERT training step"):
+        assert f"| {row}" in stdout, row
     assert "validate() with SHA-256 checks" in stdout
     result = json.loads(out.read_text())
     assert result["raw_mb_per_s"] > 0 and result["model_sequences_per_s"] > 0
     assert set(result["creation_mb_per_s"]) == {"1", "2"}
-    assert result["pipeline_sequences_per_s"] > result["model_sequences_per_s"]
-    assert result["validate_mb_per_s"]["cached"] > 0
+    assert min(result["creation_mb_per_s"].values()) > 0
+    assert result["pipeline_sequences_per_s"] > 0
+    assert "cached" in result["validate_mb_per_s"]
+    assert min(result["validate_mb_per_s"].values()) > 0
 
 
 def test_checksum_only_measures_validate(tmp_path):

@@ -35,13 +35,17 @@ def test_benchmark_writes_table_and_json(tiny_benchmark):
 
 
 def test_layerwise_steps_need_no_variable_sized_temporary(tiny_benchmark):
-    # The memory target: variables, gradients and slots plus at most one
-    # temporary the size of the largest variable. Keras' Lamb, which keeps
-    # its update directions, shows that the measurement sees temporaries.
+    # The memory target (README, Results): beyond variables, gradients and
+    # slots, only the block sums of the norms, 1/16 of the model at most,
+    # with or without XLA around the step (about 0.03 here). A kept update
+    # direction of the largest variable (0.44 of this model) or of a
+    # feed-forward kernel (0.057) goes over. Keras' Lamb, which keeps its
+    # update directions, shows that the measurement sees temporaries.
     _, result = tiny_benchmark
     largest = result["largest_variable_model_sizes"]
+    assert 0.4 < largest < 0.5
     extra = {(r["optimizer"], r["xla"]): r["peak_extra_model_sizes"] for r in result["rows"]}
     for xla in (True, False):
-        assert extra[("lamb_tf.LAMB", xla)] <= largest
-        assert extra[("lamb_tf.LARS", xla)] <= largest
+        assert extra[("lamb_tf.LAMB", xla)] <= 1 / 16
+        assert extra[("lamb_tf.LARS", xla)] <= 1 / 16
     assert extra[("keras.Lamb", True)] > 2 * largest

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
+from tests.conftest import requires
 from tests.scripts import ROOT
 
-pytest.importorskip("optax", reason="a peer of the JAX optimizer benchmark")
+requires("optax", "test")  # a peer in the JAX optimizer benchmark
 
 
 @pytest.mark.slow

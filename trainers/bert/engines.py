@@ -51,6 +51,15 @@ def check(engine, strategy=None):
         )
 
 
+def check_precision(engine, precision):
+    """The JAX engine has no loss scale, which float16 needs."""
+    if engine == "jax" and precision == "mixed_float16":
+        raise ConfigError(
+            'train.precision="mixed_float16" is not supported by the JAX engine: use '
+            '"mixed_bfloat16" (no loss scale needed)'
+        )
+
+
 def placement(engine, strategy=None):
     """(what the engine runs on, its number of replicas): a tf.distribute
     strategy (default: the default one) or `jax_engine.devices.Devices`."""

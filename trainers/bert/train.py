@@ -165,6 +165,7 @@ def train(
     engines.check(engine_name, strategy)
     if precision not in PRECISIONS:
         raise ConfigError(f"train.precision={precision!r}: choose one of {PRECISIONS}")
+    engines.check_precision(engine_name, precision)
     clip_norm = settings.number("train.clip_norm", clip_norm, above=0.0, optional=True)
     keep_checkpoints = settings.integer("train.keep_checkpoints", keep_checkpoints)
     seed = settings.integer("train.seed", seed, minimum=0)

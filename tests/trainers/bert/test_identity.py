@@ -1,9 +1,11 @@
 """A restart on a model_dir must be the same run, or stop before writing."""
 
 import dataclasses
+import json
 import os
 import shutil
 
+import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -31,6 +33,11 @@ def _train(model_dir, data_dir, **kwargs):
     )
     settings.update(kwargs)
     return train.train(str(model_dir), **settings)
+
+
+def _log(model_dir):
+    with open(model_dir / "log.jsonl") as f:
+        return [json.loads(line) for line in f]
 
 
 def _files(folder):
@@ -85,10 +92,15 @@ def test_a_change_to_the_saved_state_is_refused(finished_run, builtin_data_dir, 
     assert _files(finished_run) == before
 
 
-def test_a_finished_run_restarted_keeps_its_trained_weights(finished_run, builtin_data_dir):
+def test_a_finished_run_restarted_trains_nothing_and_exports_its_encoder_again(
+    finished_run, builtin_data_dir
+):
     reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(finished_run / "checkpoints")))
+    trained_steps = len([r for r in _log(finished_run) if r["kind"] == "train"])
+    shutil.rmtree(finished_run / "encoder")
     result = _train(finished_run, builtin_data_dir, eval_every=1)  # a safe change
     assert result["step"] == 6
+    assert len([r for r in _log(finished_run) if r["kind"] == "train"]) == trained_steps
     embedding = result["model"].get_layer("bert_backbone").token_embedding.embeddings.numpy()
     # The trained embedding (saved among the optimizer's tracked variables;
     # its moments have other values).
@@ -98,6 +110,21 @@ def test_a_finished_run_restarted_keeps_its_trained_weights(finished_run, builti
         if list(shape) == [4096, 128]
     ]
     assert any(np.array_equal(embedding, s) for s in saved)
+    # The trained encoder is exported again.
+    exported = keras_hub.models.BertBackbone.from_preset(str(finished_run / "encoder"))
+    np.testing.assert_array_equal(exported.token_embedding.embeddings.numpy(), embedding)
+
+
+def test_a_run_of_the_other_engine_is_refused(finished_run, tmp_path, builtin_data_dir):
+    model_dir = tmp_path / "jax_run"
+    shutil.copytree(finished_run, model_dir)
+    saved = identity.read(str(model_dir))
+    identity.write(str(model_dir), dict(saved, engine="jax"))  # as the JAX engine writes it
+    before = _files(model_dir)
+    with pytest.raises(ConfigError, match="another configuration") as error:
+        _train(model_dir, builtin_data_dir)
+    assert "engine: 'jax' in the run, 'tf' now" in str(error.value)
+    assert _files(model_dir) == before
 
 
 def test_a_run_without_run_json_is_checked_by_restoring(finished_run, tmp_path, builtin_data_dir):

@@ -1,6 +1,7 @@
 """The entry point: gin files and flags, as a user runs it."""
 
 import os
+import re
 
 import pytest
 
@@ -41,7 +42,9 @@ def test_every_config_parses_and_opens_with_its_command(config):
     text = (ROOT / "gin_configs" / config).read_text()
     fine_tuning = "\nfinetune." in text
     command = "trainers.bert.finetune.main" if fine_tuning else "trainers.bert.main"
-    assert f"python -m {command}" in text.split("\n\n")[0]
+    header = text.split("\n\n")[0]
+    assert f"python -m {command}" in header
+    assert re.search(r"\b(CPU|GPU|TPU)", header) and "Expected" in header
     gin.clear_config()
     try:
         gin.parse_config_file(str(ROOT / "gin_configs" / config))
@@ -51,6 +54,32 @@ def test_every_config_parses_and_opens_with_its_command(config):
             assert len(gin.query_parameter("train.phases")) == 2
     finally:
         gin.clear_config()
+
+
+@pytest.mark.parametrize(
+    "name", ["lamb_tf.LAMB", "lamb_tf.LARS", "keras.optimizers.AdamW", "keras.optimizers.Lamb"]
+)
+def test_a_gin_file_names_the_optimizer_and_its_constructor_arguments(name):
+    import gin
+    import keras
+
+    import lamb_tf
+    from trainers.bert import train  # noqa: F401  (registers the configurables)
+
+    classes = {
+        "lamb_tf.LAMB": lamb_tf.LAMB,
+        "lamb_tf.LARS": lamb_tf.LARS,
+        "keras.optimizers.AdamW": keras.optimizers.AdamW,
+        "keras.optimizers.Lamb": keras.optimizers.Lamb,
+    }
+
+    gin.clear_config()
+    try:
+        gin.parse_config([f"train.optimizer = @{name}", f"{name}.weight_decay = 0.02"])
+        optimizer = gin.query_parameter("train.optimizer").scoped_configurable_fn()
+    finally:
+        gin.clear_config()
+    assert type(optimizer) is classes[name] and optimizer.weight_decay == 0.02
 
 
 TINY = "--gin_file=gin_configs/tiny_cpu.gin"

@@ -10,14 +10,14 @@ import sys
 import time
 
 import gin
-import numpy as np
+import keras
 import pytest
 import tensorflow as tf
 
 from tests import float32
 from tests.scripts import ROOT, free_ports, logged_step
-from trainers.bert import train
-from trainers.bert.data import positions
+from trainers.bert import model, train
+from trainers.bert.data import builtin, positions
 from trainers.bert.tf_engine import checkpoints
 
 STEPS = 40
@@ -113,14 +113,31 @@ def two_device_run(tmp_path_factory, builtin_data_dir, two_cpus, config_file):
     return _final_state(str(model_dir))
 
 
-def _assert_same(state, expected):
-    """Weights and optimizer state, to reduction-order rounding
-    (tests/float32.py): WEIGHTS_RTOL of each tensor's largest value, which
-    bounds how far its entries moved in the run."""
+# The model's weights in a checkpoint: reached through the optimizer's list
+# of the variables it trains; its slots, counters and the step are the rest.
+WEIGHTS = "optimizer/_trainable_variables/"
+
+
+def _initial_weights(data_dir):
+    """The weights `train` starts from (its seed, its construction), named
+    as in the checkpoint."""
+    keras.utils.set_random_seed(0)
+    config = model.bert_config("tiny", {"dropout": 0.0}, builtin.vocab_file(data_dir))
+    variables = model.build_pretraining_model(config).trainable_variables
+    return {f"{WEIGHTS}{i}/.ATTRIBUTES/VARIABLE_VALUE": v.numpy() for i, v in enumerate(variables)}
+
+
+def _assert_same(state, expected, initial):
+    """The same run but for the order of float32 additions (tests/float32.py):
+    weights relative to how far they moved from `initial`, optimizer slots
+    relative to each one's largest value, counters equal."""
     assert len(expected) > 100 and state.keys() == expected.keys()
-    for name in expected:
-        atol = float32.WEIGHTS_RTOL * float(np.abs(expected[name]).max())
-        np.testing.assert_allclose(state[name], expected[name], rtol=0, atol=atol, err_msg=name)
+    assert initial.keys() == {name for name in expected if name.startswith(WEIGHTS)}
+    float32.assert_same_weights(
+        initial, {n: expected[n] for n in initial}, {n: state[n] for n in initial}
+    )
+    rest = [name for name in expected if name not in initial]
+    float32.assert_same_slots({n: expected[n] for n in rest}, {n: state[n] for n in rest})
 
 
 def test_two_workers_train_as_two_devices_and_resume_after_a_kill(
@@ -152,7 +169,7 @@ def test_two_workers_train_as_two_devices_and_resume_after_a_kill(
     assert "2 replica(s) (CollectiveAllReduceStrategy)" in _output(model_dir, 0)
     resumed = f"resuming from {saved} (phase 1, step {saved.rsplit('-', 1)[1]})"
     assert resumed in _output(model_dir, 0)
-    _assert_same(_final_state(model_dir), two_device_run)
+    _assert_same(_final_state(model_dir), two_device_run, _initial_weights(builtin_data_dir))
     # Only the chief wrote checkpoints and logs; each worker its input position.
     inputs = tmp_path / checkpoints.CHECKPOINTS / positions.INPUT
     assert sorted(os.listdir(inputs)) == ["worker_0", "worker_1"]

@@ -42,6 +42,7 @@ def _train(model_dir, data_dir, phases=None, **kwargs):
         eval_steps=2,
         data_dir=data_dir,
         peak_flops=1e11,
+        clip_norm=None,  # clipping would hide a gradient of the wrong size
     )
     settings.update(kwargs)
     return train.train(str(model_dir), **settings)
@@ -103,6 +104,12 @@ def test_reset_switch_restarts_the_optimizer_at_phase_two(tmp_path, builtin_data
     assert int(result["optimizer"].iterations.numpy()) == 4  # bias correction from t=1
     carried = _weights(full_run[1])
     assert max(float(np.abs(a - b).max()) for a, b in zip(_weights(result), carried)) > 1e-4
+
+    # The optimizer restarts; the schedule does not.
+    def rates(model_dir):
+        return [(r["step"], r["learning_rate"]) for r in _log(model_dir) if r["kind"] == "train"]
+
+    assert rates(tmp_path) == rates(full_run[0])
 
 
 @pytest.mark.parametrize("resume_step", [4, 6, 8])  # mid phase 1, boundary, mid phase 2
@@ -208,22 +215,60 @@ def test_built_in_data_with_an_object_store_model_dir_needs_a_local_data_dir():
         train.train("ram://builtin_run", phases=_phases())
 
 
-def test_training_beats_chance_and_the_untrained_model(tmp_path, builtin_data_dir):
+def _targets(pattern):
+    """(masked-LM ids, weights) of every record of `pattern`, read with
+    TensorFlow's Example parser, not the trainer's pipeline."""
+    ids, weights = [], []
+    for path in sorted(tf.io.gfile.glob(pattern)):
+        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            features = tf.train.Example.FromString(record).features.feature
+            ids.extend(features["masked_lm_ids"].int64_list.value)
+            weights.extend(features["masked_lm_weights"].float_list.value)
+    weights = np.asarray(weights)
+    return np.asarray(ids)[weights > 0], weights[weights > 0]
+
+
+def _unigram_baseline(train_pattern, heldout_pattern, vocabulary_size):
+    """Held-out masked-LM accuracy and loss of the best context-free model:
+    always the training targets' most frequent token, and their frequencies
+    (add-one smoothed) as its probabilities."""
+    train_ids, _ = _targets(train_pattern)
+    heldout_ids, weights = _targets(heldout_pattern)
+    counts = np.bincount(train_ids, minlength=vocabulary_size) + 1.0
+    log_p = np.log(counts / counts.sum())
+    accuracy = np.sum(weights * (heldout_ids == counts.argmax())) / weights.sum()
+    return accuracy, -np.sum(weights * log_p[heldout_ids]) / weights.sum()
+
+
+def test_training_beats_the_token_frequencies(tmp_path, builtin_data_dir):
+    """A model that learned only which tokens are frequent reaches the
+    unigram baseline (60 steps of this run do: 0.065 and 6.15 against
+    0.065 and 6.02); one that uses the context goes clearly beyond it."""
     phases = [
         Phase(
             seq_length=32,
             max_predictions=5,
             global_batch_size=32,
-            steps=60,
-            warmup_steps=10,
+            steps=500,
+            warmup_steps=80,
             peak_learning_rate=2e-2,
         )
     ]
-    result = _train(tmp_path, builtin_data_dir, phases, steps_per_loop=20, checkpoint_every=None)
-    evals = [r for r in _log(tmp_path) if r["kind"] == "eval"]
-    # Chance is 1/4096; the most frequent tokens alone give a few percent.
-    assert result["eval"]["mlm_accuracy"] > 0.05
-    assert evals[-1]["mlm_loss"] < np.log(4096) - 1.5
+    result = _train(
+        tmp_path,
+        builtin_data_dir,
+        phases,
+        steps_per_loop=100,
+        checkpoint_every=None,
+        eval_steps=20,
+        tensorboard=False,
+        export=False,
+    )
+    train_pattern, heldout_pattern = builtin.shards(builtin_data_dir, 32, 5)
+    accuracy, loss = _unigram_baseline(train_pattern, heldout_pattern, builtin.VOCAB_SIZE)
+    assert 0.03 < accuracy < 0.1 and 5.5 < loss < np.log(builtin.VOCAB_SIZE)
+    assert result["eval"]["mlm_accuracy"] > 1.5 * accuracy
+    assert result["eval"]["mlm_loss"] < loss - 0.25
 
 
 def test_target_accuracy_stops_training(tmp_path, builtin_data_dir):
@@ -310,14 +355,20 @@ def _initial_weights(data_dir, seed=0):
     return [v.numpy() for v in model.build_pretraining_model(config).weights]
 
 
+def _slots(result):
+    """The optimizer's state by name (not the trust ratios it records for
+    the progress line: tests/trainers/bert/tf_engine/test_steps.py)."""
+    slots = {v.path.split("/", 1)[1]: v.numpy() for v in result["optimizer"].variables}
+    slots.pop("trust_ratio")
+    return slots
+
+
 def test_two_logical_devices_give_the_one_device_run(
     tmp_path, builtin_data_dir, full_run, two_cpus
 ):
     result = _train(tmp_path, builtin_data_dir, strategy=two_cpus)
     assert result["step"] == 10
-    one_device = _weights(full_run[1])
-    # Reduction-order rounding only (tests/float32.py).
-    atol = float32.weights_atol(_initial_weights(builtin_data_dir), one_device)
-    assert 0 < atol < 1e-3
-    for a, b in zip(_weights(result), one_device):
-        np.testing.assert_allclose(a, b, rtol=0, atol=atol)
+    # Reduction-order rounding only (tests/float32.py), weights and moments.
+    initial = _initial_weights(builtin_data_dir)
+    float32.assert_same_weights(initial, _weights(full_run[1]), _weights(result))
+    float32.assert_same_slots(_slots(full_run[1]), _slots(result))

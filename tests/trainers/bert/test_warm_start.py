@@ -13,9 +13,10 @@ import pytest
 import tensorflow as tf
 
 from tests import google_bert
+from tests.conftest import requires
 from tests.float32 import forward_atol
 from tests.scripts import run_process
-from trainers.bert import google_checkpoint, train
+from trainers.bert import google_checkpoint, train, warm_start
 from trainers.bert import model as model_lib
 from trainers.bert.data import builtin
 from trainers.bert.errors import ConfigError
@@ -223,7 +224,7 @@ np.savez(sys.argv[3], **our_outputs(net, batch))
 
 
 def test_warm_start_on_the_jax_backend_computes_googles_function(tmp_path, google_source, batch):
-    pytest.importorskip("jax", reason="the JAX engine needs the [jax] extra")
+    requires("jax", "jax")
     folder, theirs = google_source
     np.savez(tmp_path / "batch.npz", **batch)
     env = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
@@ -322,3 +323,24 @@ def test_mismatches_stop_before_anything_is_written(tmp_path, google_source):
     partial = _write_google(tmp_path / "partial", arrays)
     _refused(tmp_path, partial, "lacks bert/encoder/layer_1/output/dense/kernel")
     _refused(tmp_path, str(tmp_path / "small" / "vocab.txt"), "neither a keras-hub preset folder")
+
+
+CASED = r"its vocabulary is cased \(e.g. 'Paris'\) but the data was made with do_lower_case=True"
+UNCASED = "its vocabulary is uncased but the data was made with do_lower_case=False"
+
+
+@pytest.mark.parametrize(
+    "tokens, do_lower_case, match",
+    [(["Paris", "rome"], True, CASED + ": make the data again with --do_lower_case=False"),
+     (["paris", "rome"], False, UNCASED)],
+)  # fmt: skip
+def test_a_vocabulary_of_other_casing_than_the_data_is_refused(
+    tmp_path, tokens, do_lower_case, match
+):
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *tokens]
+    vocab_file = tmp_path / "vocab.txt"
+    vocab_file.write_text("\n".join(tokens) + "\n")
+    with pytest.raises(ConfigError, match=match):
+        warm_start._check_vocabulary(tokens, str(vocab_file), do_lower_case, "the checkpoint")
+    # The casing the data was made with: nothing to say.
+    assert warm_start._check_vocabulary(tokens, str(vocab_file), not do_lower_case, "x") == []

@@ -1,6 +1,7 @@
-"""Layer-wise learning-rate decay (Clark et al. 2020, ELECTRA): the head and
-the top encoder layer train at the full rate, each layer below at `decay`
-times the rate of the one above, the embeddings below the lowest layer.
+"""Layer-wise learning-rate decay (Clark et al. 2020, ELECTRA): the head
+trains at the full rate, the top encoder layer at `decay` times it, each
+layer below at `decay` times the rate of the one above, the embeddings below
+the lowest layer.
 
     factor = decay ** (L - l)   for transformer layer l of L (0 is the lowest)
     factor = decay ** (L + 1)   for the embeddings and their LayerNorm

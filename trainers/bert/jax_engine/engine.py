@@ -13,12 +13,11 @@ import jax
 import numpy as np
 
 from lamb_tf import LayerwiseOptimizer
+from trainers.bert import engines, tasks
 from trainers.bert import model as model_lib
 from trainers.bert import noise_scale as noise_scale_lib
-from trainers.bert import tasks
 from trainers.bert.checkpoint import state_bytes
 from trainers.bert.data import inputs
-from trainers.bert.errors import ConfigError
 from trainers.bert.jax_engine import checkpoints, devices, steps
 
 
@@ -57,11 +56,7 @@ class JaxEngine:
         task=tasks.PRETRAINING,
         noise_scale=True,
     ):
-        if precision == "mixed_float16":
-            raise ConfigError(
-                'train.precision="mixed_float16" is not supported by the JAX engine: use '
-                '"mixed_bfloat16" (no loss scale needed)'
-            )
+        engines.check_precision("jax", precision)
         self.devices = devices_
         self.platform = devices_.platform
         self.description = devices_.describe()

@@ -1,6 +1,7 @@
 """Masking statistics and whole-word masking, on the built-in corpus."""
 
 import random
+import types
 
 import numpy as np
 import pytest
@@ -92,3 +93,33 @@ def test_without_whole_word_masking_pieces_are_masked_alone(builtin_vocab):
 def test_bad_options_are_named(field, value):
     with pytest.raises(ValueError, match=field):
         instances.Options(**{field: value})
+
+
+def test_random_next_segments_come_from_the_window_of_recent_documents():
+    # Document d is sentences of the one token 100 + d: with the masked
+    # tokens put back, the tokens say where each segment came from.
+    window, count = 3, 40
+    fake = types.SimpleNamespace(
+        cls_id=1, sep_id=2, mask_id=3, is_continuation=[False] * 200, ordinary_ids=[4]
+    )
+    fake.encode = lambda sentences: sentences
+    options = instances.Options(
+        max_seq_length=24, masked_lm_prob=0.01, dupe_factor=2, random_next_window=window
+    )
+
+    def documents():
+        return iter([[[100 + d] * 4 for _ in range(8)] for d in range(count)])
+
+    made = list(instances.shard_instances(documents, fake, options, shard=0, num_shards=1, seed=1))
+    distances = []
+    for i in made:
+        ids = _original(i)
+        first_sep = ids.index(fake.sep_id)
+        (a,), b = set(ids[1:first_sep]), set(ids[first_sep + 1 : -1])
+        if i.is_random_next:
+            (other,) = b
+            distances.append(a - other)
+        else:
+            assert b == {a}
+    # Only earlier documents, and only the last `window` of them, each pass.
+    assert set(distances) == {1, 2, 3}

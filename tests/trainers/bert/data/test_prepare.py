@@ -3,6 +3,7 @@ duplicates removed, read back by the data tool."""
 
 import json
 import os
+import re
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -85,3 +86,35 @@ def test_command_line_and_errors(tmp_path, inputs):
             f"{inputs}/b.parquet", str(tmp_path / "x"), prepare.Options(text_column="body")
         )
     assert not [p for p in (tmp_path / "x").iterdir() if p.suffix in (".txt", ".part")]
+
+
+def _prepare_one(tmp_path, text, **options):
+    """One plain-text file prepared in this process (prepare() starts worker
+    processes): (its shard's lines, its counts)."""
+    path = tmp_path / "a.txt"
+    path.write_text(text)
+    out = tmp_path / "out"
+    out.mkdir()
+    counts = prepare._prepare_file((0, str(path), str(out), prepare.Options(**options)))
+    (shard,) = out.glob("*.txt")
+    return shard.read_text().splitlines(), counts
+
+
+def test_sentences_keep_abbreviations_and_initials_whole(tmp_path):
+    lines, counts = _prepare_one(
+        tmp_path,
+        "Dr. Smith left at 5 p.m. on Monday. He studied U.S. policy. "
+        "J. R. R. Tolkien wrote it. Mr. Brown read it.\n",
+    )
+    assert lines == [  # one sentence per line
+        "Dr. Smith left at 5 p.m. on Monday.",
+        "He studied U.S. policy.",
+        "J. R. R. Tolkien wrote it.",
+        "Mr. Brown read it.",
+    ]
+    assert counts["sentences"] == 4
+
+
+def test_a_file_in_work_reports_its_rate(tmp_path, capsys):
+    _prepare_one(tmp_path, "One line.\n", report_every=0)  # a line at every document
+    assert re.search(r"a\.txt: 1 documents, \d+ MB read \([\d.]+ MB/s\)", capsys.readouterr().out)

@@ -17,3 +17,19 @@ def test_disambiguation_pages_are_told_apart():
     )
     assert wikitext.is_disambiguation("Java (disambiguation)", wikitext.parse("x"))
     assert not wikitext.is_disambiguation("Alan Turing", wikitext.parse(wiki_dump.ARTICLE))
+
+
+def test_math_galleries_and_html_tags():
+    markup = """Energy is <math>E = mc^2</math> here.<gallery>
+File:A.jpg|One
+File:B.jpg|Two
+</gallery> Some <span style="color:red">tagged</span> <b>bold</b> words.<br/> End.
+
+== See also ==
+* [[Physics]]
+"""
+    # Math and galleries go, the text inside other tags stays, the sections
+    # after the prose go.
+    assert wikitext.paragraphs(wikitext.parse(markup)) == [
+        "Energy is here. Some tagged bold words. End."
+    ]

@@ -208,6 +208,15 @@ def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
             data_dir=mrpc_dir,
             vocab_file=str(tmp_path / "cased.txt"),
         )
+    (tmp_path / "short.txt").write_text("\n".join(tokens[:-1]) + "\n")
+    with pytest.raises(ConfigError, match=r"its embedding has 4096 rows, the vocabulary .* 4095"):
+        _finetune(
+            tmp_path / "a",
+            encoder,
+            task="mrpc",
+            data_dir=mrpc_dir,
+            vocab_file=str(tmp_path / "short.txt"),
+        )
     with pytest.raises(ConfigError, match="exceeds the encoder's max_sequence_length=64"):
         _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, max_seq_length=128)
     with pytest.raises(ConfigError, match="not divisible by micro_batch_size=3"):

@@ -1,10 +1,11 @@
 """The JAX engine on CPU host devices, each run a trainer process (Keras'
 backend is fixed when it is first imported): two processes joined by
 `jax.distributed`, two host devices each, train as one device accumulating
-four micro-batches; a run killed with SIGKILL resumes to the weights of an
-uninterrupted one; the compiled step reduces across devices once per update
-and skips a non-finite one. (The TensorFlow engine's loss curve:
-tests/trainers/bert/test_engines.py; SIGTERM: tools/fault_drill.py.)"""
+four micro-batches (weights and moments, to float32 rounding); a run killed
+with SIGKILL resumes to the weights of an uninterrupted one; the compiled
+step reduces across devices once per update and skips a non-finite one.
+(The TensorFlow engine from the same start: tests/trainers/bert/
+test_engines.py; SIGTERM: tools/fault_drill.py.)"""
 
 import json
 import os
@@ -17,10 +18,11 @@ import numpy as np
 import pytest
 
 from tests import float32
+from tests.conftest import requires
 from tests.scripts import ROOT, free_ports, logged_step, run_process
 
-pytest.importorskip("jax", reason="the JAX engine needs the [jax] extra")
-pytest.importorskip("orbax.checkpoint", reason="the JAX engine needs the [jax] extra")
+requires("jax", "jax")
+requires("orbax.checkpoint", "jax")
 
 from trainers.bert.jax_engine.checkpoints import Checkpointer, saved_state  # noqa: E402
 
@@ -29,8 +31,9 @@ pytestmark = pytest.mark.slow
 JAX = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
 TWO_DEVICES = {**JAX, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 # The tiny config, shortened; both phases; no dropout (its masks depend on
-# how the batch is split); two input pipelines, so the global batches are
-# the same however devices and processes are arranged.
+# how the batch is split) and no clipping (it would hide a gradient of the
+# wrong size); two input pipelines, so the global batches are the same
+# however devices and processes are arranged.
 BINDINGS = [
     "phase1/Phase.steps = 12",
     "phase1/Phase.warmup_steps = 2",
@@ -42,6 +45,7 @@ BINDINGS = [
     "train.eval_steps = 1",
     "train.input_pipelines = 2",
     "train.model_overrides = {'dropout': 0.0}",
+    "train.clip_norm = None",
     "train.export = False",
     "train.tensorboard = False",
 ]
@@ -97,6 +101,34 @@ def _killed_and_resumed(model_dir, data_dir):
     return _finish(_start(command, JAX))[0]
 
 
+def _slot_names():
+    """The names of the optimizer's variables, in the order the JAX state
+    keeps them (Keras builds them alike on every backend)."""
+    import lamb_tf
+    from trainers.bert import model
+    from trainers.bert.data import builtin
+
+    net = model.build_pretraining_model(model.preset("tiny", vocabulary_size=builtin.VOCAB_SIZE))
+    optimizer = lamb_tf.LAMB(learning_rate=0.0)
+    optimizer.build(net.trainable_variables)
+    return [v.path.split("/", 1)[1] for v in optimizer.variables]
+
+
+def _parts(state, slot_names):
+    """(weights, optimizer slots by name, the rest) of a saved state."""
+    weights = {k: v for k, v in state.items() if k.startswith("['trainable']")}
+    slots = {
+        slot_names[int(k.split("[")[-1].rstrip("]"))]: v
+        for k, v in state.items()
+        if k.startswith("['optimizer']")
+    }
+    # The trust ratios recorded for the progress line: for a key bias, whose
+    # gradient is rounding alone, a ratio of rounding noise.
+    slots.pop("trust_ratio")
+    rest = {k: v for k, v in state.items() if k not in weights and "['optimizer']" not in k}
+    return weights, slots, rest
+
+
 def _state(model_dir, step=None):
     checkpointer = Checkpointer(str(model_dir))
     path = (
@@ -135,17 +167,29 @@ def runs(tmp_path_factory, builtin_data_dir):
 
 def test_four_devices_in_two_processes_train_as_one_device_accumulating_four(runs):
     root, _ = runs
+    names = _slot_names()
     one, four = _state(root / "accumulating"), _state(root / "two_processes")
     assert one.keys() == four.keys()
     assert int(one["['step']"]) == int(four["['step']"]) == 16
     # The same sums in another order: float32 rounding only (tests/float32.py;
     # the weights' move from step 3 on stands for the whole run's, a
-    # stricter bound). A doubled or misscaled gradient moves far more.
-    early = _state(root / "accumulating", 3)
-    trainable = [k for k in one if "trainable" in k]
-    atol = float32.weights_atol([early[k] for k in trainable], [one[k] for k in trainable])
-    for key in one:
-        np.testing.assert_allclose(four[key], one[key], rtol=0, atol=atol, err_msg=key)
+    # stricter bound), weights and moments.
+    (weights, slots, rest), (got_weights, got_slots, got_rest) = (
+        _parts(one, names),
+        _parts(four, names),
+    )
+    early, _, _ = _parts(_state(root / "accumulating", 3), names)
+    assert len(slots) > 2 * len(weights)
+    float32.assert_same_weights(early, weights, got_weights)
+    float32.assert_same_slots(slots, got_slots)
+    for key in rest:
+        np.testing.assert_array_equal(got_rest[key], rest[key], err_msg=key)
+    # What a doubled gradient does to the moments (its weights barely move
+    # otherwise: tests/trainers/bert/tf_engine/test_steps.py runs one).
+    factors = {"momentum": 2, "velocity": 4}
+    doubled = {k: v * factors.get(k.rsplit("_", 1)[-1], 1) for k, v in slots.items()}
+    with pytest.raises(AssertionError, match="Mismatched elements"):
+        float32.assert_same_slots(slots, doubled)
 
 
 def test_a_run_killed_and_resumed_ends_with_the_uninterrupted_weights(runs):
@@ -252,7 +296,7 @@ def test_the_step_reduces_once_per_update_measures_each_piece_and_skips_a_non_fi
     assert two["loops"] >= 1  # the micro-batch scan is a loop
     assert two["in_loops"] == 0  # no reduction inside it
     assert 0 < two["all"] == one["all"]
-    np.testing.assert_allclose(found["noise"], found["noise_reference"], rtol=1e-5)
+    np.testing.assert_allclose(found["noise"], found["noise_reference"], rtol=float32.SUMS_RTOL)
     assert found["noise"][0] > 1.2 * found["noise"][1]
     assert found["skipped"] == {"finite": False, "step": 0, "same": True}
     assert found["applied"] == {"finite": True, "step": 1}

@@ -1,8 +1,11 @@
 """The train step: k accumulated micro-batches give the update of one batch
-k times the size, and two replicas give the update of one device, to float
-tolerance; non-finite steps are skipped; the squared gradient norms of the
-pieces of an update (for the gradient noise scale) are those of each piece's
-own gradient."""
+k times the size, and two replicas give the update of one device: the same
+start, no dropout, no clipping, weights and optimizer moments equal to
+float32 rounding (tests/float32.py), a tolerance a doubled gradient does not
+pass; the loss it minimises is NumPy's cross-entropy of the batch;
+non-finite steps are skipped; the squared gradient norms of the pieces of an
+update (for the gradient noise scale) are those of each piece's own
+gradient."""
 
 import collections
 
@@ -13,13 +16,13 @@ import tensorflow as tf
 
 import lamb_tf
 from lamb_tf import tf_dispatch
-from tests import float32
+from tests import float32, numpy_loss
 from trainers.bert import model, tasks
 from trainers.bert.data import builtin, patterns, pipeline
 from trainers.bert.tf_engine.steps import Steps
 
 SEQ, PREDICTIONS, GLOBAL_BATCH = 32, 5, 8
-Run = collections.namedtuple("Run", "weights sums step skipped optimizer initial noise")
+Run = collections.namedtuple("Run", "weights sums step skipped optimizer initial noise slots")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +39,7 @@ def _train(
     steps=3,
     poison=False,
     distributed_iterator=False,
+    task=tasks.PRETRAINING,
 ):
     """`distributed_iterator`: per-replica batches from
     `distribute_datasets_from_function` (the TPU path) instead of one
@@ -54,10 +58,11 @@ def _train(
             strategy,
             step,
             accumulation_steps,
-            clip_norm=1.0,
+            clip_norm=None,  # clipping would hide a gradient of the wrong size
             jit_compile=tf_dispatch.xla_compiles_under(strategy),  # as the engine decides
             split_batch=not distributed_iterator,
             noise_scale=accumulation_steps * strategy.num_replicas_in_sync > 1,
+            task=task,
         )
 
     def dataset(context, batch_size):
@@ -74,7 +79,14 @@ def _train(
         iterator = iter(dataset(None, GLOBAL_BATCH))
     sums, norm, skipped, _, noise = runner.train(iterator, tf.constant(steps, tf.int64))
     weights = [v.numpy() for v in net.trainable_variables]
-    return Run(weights, sums.numpy(), int(step.numpy()), int(skipped), opt, initial, noise.numpy())
+    # By name within the optimizer (each run's optimizer has its own name).
+    # Not the trust ratios LAMB records for the progress line: a key bias's
+    # gradient is rounding alone (soft-max cannot see it), and so is its ratio.
+    slots = {v.path.split("/", 1)[1]: v.numpy() for v in opt.variables}
+    slots.pop("trust_ratio", None)
+    return Run(
+        weights, sums.numpy(), int(step.numpy()), int(skipped), opt, initial, noise.numpy(), slots
+    )
 
 
 def _poison(batch, on):
@@ -92,16 +104,45 @@ def _atol(run):
     return float32.weights_atol(run.initial, run.weights)
 
 
+def _assert_same_run(expected, got):
+    float32.assert_same_weights(expected.initial, expected.weights, got.weights)
+    float32.assert_same_slots(expected.slots, got.slots)
+    np.testing.assert_allclose(got.sums, expected.sums, rtol=float32.SUMS_RTOL)
+
+
+class _HalvedTotals(tasks.Pretraining):
+    """A loss normalised by half the batch's targets: twice the gradient,
+    as a step that divided by one replica's share of two would give."""
+
+    def totals(self, batch):
+        return super().totals(batch) / 2
+
+
 @pytest.fixture(scope="module")
 def one_device(files):
     return _train(files, tf.distribute.get_strategy(), 1)
 
 
 def test_accumulated_micro_batches_equal_one_large_batch(files, one_device):
-    weights, sums, step, *_ = _train(files, tf.distribute.get_strategy(), 4)
-    assert step == one_device[2] == 3
-    assert _max_difference(weights, one_device[0]) < _atol(one_device)
-    np.testing.assert_allclose(sums, one_device[1], rtol=float32.SUMS_RTOL)
+    accumulated = _train(files, tf.distribute.get_strategy(), 4)
+    assert accumulated.step == one_device.step == 3
+    _assert_same_run(one_device, accumulated)
+
+
+def test_a_doubled_gradient_is_told_apart_by_the_moments(files, one_device):
+    doubled = _train(files, tf.distribute.get_strategy(), 1, task=_HalvedTotals())
+    # LAMB's step barely changes when every gradient doubles (only through
+    # epsilon, for the rare tokens' rows); the moments double and quadruple.
+    with pytest.raises(AssertionError, match="Mismatched elements"):
+        float32.assert_same_slots(one_device.slots, doubled.slots)
+    for kind, factor in (("momentum", 2), ("velocity", 4)):
+        names = [k for k in one_device.slots if k.endswith(f"_{kind}")]
+        ratio = _norm(doubled.slots, names) / _norm(one_device.slots, names)
+        assert ratio == pytest.approx(factor, rel=0.01), kind
+
+
+def _norm(slots, names):
+    return np.sqrt(sum(float(np.sum(np.square(slots[n], dtype=np.float64))) for n in names))
 
 
 # One plain iterator without accumulation runs in tests/trainers/bert/test_train.py.
@@ -111,11 +152,8 @@ def test_accumulated_micro_batches_equal_one_large_batch(files, one_device):
 def test_two_logical_devices_equal_one_device(
     files, one_device, accumulation_steps, two_cpus, distributed_iterator
 ):
-    weights, sums, *_ = _train(
-        files, two_cpus, accumulation_steps, distributed_iterator=distributed_iterator
-    )
-    assert _max_difference(weights, one_device[0]) < _atol(one_device)
-    np.testing.assert_allclose(sums, one_device[1], rtol=float32.SUMS_RTOL)
+    run = _train(files, two_cpus, accumulation_steps, distributed_iterator=distributed_iterator)
+    _assert_same_run(one_device, run)
 
 
 def test_updates_are_not_the_same_as_fewer_steps(files, one_device):
@@ -128,7 +166,22 @@ def test_keras_optimizers_on_two_devices_equal_one_device(files, two_cpus):
     # Keras' own optimizers all-reduce again inside `apply`.
     single = _train(files, tf.distribute.get_strategy(), 1, keras.optimizers.AdamW)
     double = _train(files, two_cpus, 1, keras.optimizers.AdamW)
-    assert _max_difference(single[0], double[0]) < _atol(single)
+    _assert_same_run(single, double)
+
+
+def test_the_step_minimises_numpys_cross_entropy_of_the_batch(files):
+    # One step: its sums are the forward pass at the initial weights.
+    run = _train(files, tf.distribute.get_strategy(), 2, steps=1)
+    keras.utils.set_random_seed(1)
+    config = model.preset("tiny", vocabulary_size=builtin.VOCAB_SIZE, dropout=0.0)
+    net = model.build_pretraining_model(config)
+    for variable, value in zip(net.trainable_variables, run.initial):
+        variable.assign(value)
+    batch = next(iter(pipeline.make_dataset(files, SEQ, PREDICTIONS, GLOBAL_BATCH)))
+    outputs = net({n: batch[n] for n in tasks.PRETRAINING.inputs}, training=False)
+    want = numpy_loss.pretraining(outputs, {k: v.numpy() for k, v in batch.items()})
+    got = float(model.losses_from_sums(run.sums)["loss"])
+    assert got == pytest.approx(want, rel=float32.SUMS_RTOL)
 
 
 def test_a_non_finite_step_is_skipped(files):
@@ -167,7 +220,7 @@ def test_noise_measures_the_squared_norm_of_each_piece(
     strategy = two_cpus if replicas == 2 else tf.distribute.get_strategy()
     noise = _train(files, strategy, accumulation_steps, steps=1).noise
     small, big = _piece_norms(files, replicas * accumulation_steps)
-    np.testing.assert_allclose(noise, [small, big], rtol=1e-5)
+    np.testing.assert_allclose(noise, [small, big], rtol=float32.SUMS_RTOL)
     # Pieces of fewer sequences are noisier: this is what B_simple measures.
     assert small > 1.2 * big
 
