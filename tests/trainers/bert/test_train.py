@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from tests import float32
+from trainers import stack
 from trainers.bert import export, model, train
 from trainers.bert.data import builtin
 from trainers.bert.errors import ConfigError, DataError
@@ -269,6 +270,13 @@ def test_training_beats_the_token_frequencies(tmp_path, builtin_data_dir):
     assert 0.03 < accuracy < 0.1 and 5.5 < loss < np.log(builtin.VOCAB_SIZE)
     assert result["eval"]["mlm_accuracy"] > 1.5 * accuracy
     assert result["eval"]["mlm_loss"] < loss - 0.25
+
+
+def test_the_run_says_when_it_trains_without_xla(tmp_path, builtin_data_dir, capsys):
+    # TensorFlow's TPU build cannot XLA-compile for the CPU (CI's TPU stack).
+    _train(tmp_path, builtin_data_dir, _phases(steps=2, warmup_steps=1)[:1], export=False)
+    said = "cannot XLA-compile for the CPU: the steps run without XLA" in capsys.readouterr().out
+    assert said == stack.is_tpu_build()
 
 
 def test_target_accuracy_stops_training(tmp_path, builtin_data_dir):
