@@ -111,7 +111,7 @@ def _slot_names():
     net = model.build_pretraining_model(model.preset("tiny", vocabulary_size=builtin.VOCAB_SIZE))
     optimizer = lamb_tf.LAMB(learning_rate=0.0)
     optimizer.build(net.trainable_variables)
-    return [v.path.split("/", 1)[1] for v in optimizer.variables]
+    return list(float32.optimizer_slots(optimizer))
 
 
 def _parts(state, slot_names):
@@ -122,9 +122,6 @@ def _parts(state, slot_names):
         for k, v in state.items()
         if k.startswith("['optimizer']")
     }
-    # The trust ratios recorded for the progress line: for a key bias, whose
-    # gradient is rounding alone, a ratio of rounding noise.
-    slots.pop("trust_ratio")
     rest = {k: v for k, v in state.items() if k not in weights and "['optimizer']" not in k}
     return weights, slots, rest
 

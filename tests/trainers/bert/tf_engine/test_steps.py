@@ -79,11 +79,7 @@ def _train(
         iterator = iter(dataset(None, GLOBAL_BATCH))
     sums, norm, skipped, _, noise = runner.train(iterator, tf.constant(steps, tf.int64))
     weights = [v.numpy() for v in net.trainable_variables]
-    # By name within the optimizer (each run's optimizer has its own name).
-    # Not the trust ratios LAMB records for the progress line: a key bias's
-    # gradient is rounding alone (soft-max cannot see it), and so is its ratio.
-    slots = {v.path.split("/", 1)[1]: v.numpy() for v in opt.variables}
-    slots.pop("trust_ratio", None)
+    slots = float32.optimizer_slots(opt)
     return Run(
         weights, sums.numpy(), int(step.numpy()), int(skipped), opt, initial, noise.numpy(), slots
     )
