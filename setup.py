@@ -20,8 +20,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["lamb_tf", "lamb_tf.*", "trainers", "trainers.*"]),
     # The built-in corpus and its vocabulary, kept with the code so the
-    # built-in data is the same everywhere (trainers/bert/data/builtin.py).
-    package_data={"trainers.bert.data": ["pydoc_topics.json.gz", "builtin_vocab.txt"]},
+    # built-in data is the same everywhere (trainers/bert/data/shards/builtin.py).
+    package_data={"trainers.bert.data.shards": ["pydoc_topics.json.gz", "builtin_vocab.txt"]},
     # Keras within the releases the tests ran on: the package relies on a
     # few private Keras names (lamb_tf/private_api.py). No TensorFlow
     # distribution here: the extras choose one (below), and a TPU VM gets
@@ -41,8 +41,8 @@ setup(
             "bert-create-pretraining-data=trainers.bert.data.__main__:run",
             "bert-pretrain=trainers.bert.main:run",
             "bert-finetune=trainers.bert.finetune.main:run",
-            "bert-squad-eval=trainers.bert.squad_eval:run",
-            "bert-prepare-corpus=trainers.bert.data.prepare_main:run",
+            "bert-squad-eval=trainers.bert.finetune.squad_eval:run",
+            "bert-prepare-corpus=trainers.bert.data.text.main:run",
         ],
     },
     extras_require={

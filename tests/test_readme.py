@@ -54,7 +54,7 @@ def test_the_readme_has_commands_for_every_tool():
     scripts = {script for script, _ in COMMANDS}
     assert {"tools/quickstart.py", "tools/create_pretraining_data.py"} <= scripts
     assert {"-m trainers.bert.main", "-m trainers.bert.finetune.main"} <= scripts
-    assert {"-m trainers.bert.squad_eval", "tools/finetune_baseline.py"} <= scripts
+    assert {"-m trainers.bert.finetune.squad_eval", "tools/finetune_baseline.py"} <= scripts
     assert len(COMMANDS) >= 12
 
 

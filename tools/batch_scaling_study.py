@@ -57,13 +57,14 @@ import tensorflow as tf  # noqa: E402
 from absl import flags, logging  # noqa: E402
 
 import lamb_tf  # noqa: E402
-from trainers.bert import run_dir  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
-from trainers.bert.data import builtin, corpus, create, docstrings, instances, records  # noqa: E402
+from trainers.bert.data import records  # noqa: E402
+from trainers.bert.data.shards import builtin, corpus, create, docstrings, instances  # noqa: E402
+from trainers.bert.engines.tf_engine import strategies  # noqa: E402
 from trainers.bert.errors import ConfigError, TrainingError  # noqa: E402
-from trainers.bert.phases import Phase  # noqa: E402
-from trainers.bert.progress import LOG  # noqa: E402
-from trainers.bert.tf_engine import strategies  # noqa: E402
+from trainers.bert.run import run_dir  # noqa: E402
+from trainers.bert.run.phases import Phase  # noqa: E402
+from trainers.bert.run.progress import LOG  # noqa: E402
 
 WEIGHT_DECAY = 0.01
 EXCLUDE = ["layer_norm", "bias"]  # the BERT recipe's exclusions, where allowed

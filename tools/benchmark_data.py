@@ -34,16 +34,9 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import flags  # noqa: E402
 
-from trainers.bert.data import (  # noqa: E402
-    builtin,
-    corpus,
-    create,
-    instances,
-    patterns,
-    pipeline,
-    records,
-    vocab,
-)
+from trainers.bert.data import patterns, records  # noqa: E402
+from trainers.bert.data.input import pipeline  # noqa: E402
+from trainers.bert.data.shards import builtin, corpus, create, instances, vocab  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("megabytes", 5.0, "Size of the text to process.")

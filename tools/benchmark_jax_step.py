@@ -5,7 +5,7 @@ runs on JAX here (KERAS_BACKEND=jax unless set otherwise).
     python tools/benchmark_jax_step.py                       # BERT-base and -large
     python tools/benchmark_jax_step.py --models=tiny --steps=2   # a CPU check
 
-The step is the trainer's (`trainers.bert.jax_engine.steps`): masked-LM and
+The step is the trainer's (`trainers.bert.engines.jax_engine.steps`): masked-LM and
 next-sentence pretraining of keras-hub's `BertBackbone`, `lamb_tf.LAMB`
 with weight decay, clipping at 1.0, `--accumulation` micro-batches of
 `--micro_batch` sequences per device accumulated into each update, data
@@ -30,10 +30,10 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import lamb_tf  # noqa: E402
-from trainers.bert import flops  # noqa: E402
-from trainers.bert import model as model_lib  # noqa: E402
-from trainers.bert import phases as phases_lib  # noqa: E402
-from trainers.bert.jax_engine import devices, steps  # noqa: E402
+from trainers.bert.engines.jax_engine import devices, steps  # noqa: E402
+from trainers.bert.model import bert as model_lib  # noqa: E402
+from trainers.bert.run import flops  # noqa: E402
+from trainers.bert.run import phases as phases_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", ["base", "large"], f"BERT sizes: {', '.join(model_lib.PRESETS)}.")

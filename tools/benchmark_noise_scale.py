@@ -22,10 +22,10 @@ cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from trainers.bert import model  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
-from trainers.bert.phases import Phase  # noqa: E402
-from trainers.bert.progress import LOG  # noqa: E402
+from trainers.bert.model import bert as model  # noqa: E402
+from trainers.bert.run.phases import Phase  # noqa: E402
+from trainers.bert.run.progress import LOG  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "mini", f"BERT size: {', '.join(model.PRESETS)}.")

@@ -18,7 +18,8 @@ import random
 import tempfile
 import time
 
-from trainers.bert.data import corpus, prepare, wiki_sample
+from trainers.bert.data.shards import corpus
+from trainers.bert.data.text import prepare, wiki_sample
 
 
 def article(title, sentences, rng):

@@ -33,10 +33,13 @@ import keras_hub  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags, logging  # noqa: E402
 
-from trainers.bert import flops, model  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
-from trainers.bert.data import builtin, patterns, pipeline  # noqa: E402
-from trainers.bert.phases import Phase  # noqa: E402
+from trainers.bert.data import patterns  # noqa: E402
+from trainers.bert.data.input import pipeline  # noqa: E402
+from trainers.bert.data.shards import builtin  # noqa: E402
+from trainers.bert.model import bert as model  # noqa: E402
+from trainers.bert.run import flops  # noqa: E402
+from trainers.bert.run.phases import Phase  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "mini", f"BERT size: {', '.join(model.PRESETS)}.")

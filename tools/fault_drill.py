@@ -49,7 +49,7 @@ cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 import tensorflow as tf  # noqa: E402
 from absl import flags, logging  # noqa: E402
 
-from trainers.bert.tf_engine import checkpoints as tf_checkpoints  # noqa: E402
+from trainers.bert.engines.tf_engine import checkpoints as tf_checkpoints  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("faults", 4, "Faults to inject.")
@@ -127,7 +127,7 @@ def _last_step(model_dir, offset):
 def _latest_checkpoint(model_dir):
     """(path, step) of the newest complete checkpoint; (None, 0) if none."""
     if FLAGS.engine == "jax":
-        from trainers.bert.jax_engine.checkpoints import Checkpointer
+        from trainers.bert.engines.jax_engine.checkpoints import Checkpointer
 
         latest = Checkpointer(model_dir).latest()
         return (latest.path, latest.step) if latest else (None, 0)
@@ -221,7 +221,7 @@ def _refused_restart(kind, drilled, data_dir, rng):
 def _final_state(model_dir):
     path, _ = _latest_checkpoint(model_dir)
     if FLAGS.engine == "jax":
-        from trainers.bert.jax_engine.checkpoints import saved_state
+        from trainers.bert.engines.jax_engine.checkpoints import saved_state
 
         return saved_state(path)
     return tf_checkpoints.saved_state(path)

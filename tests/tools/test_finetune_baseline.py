@@ -3,9 +3,9 @@ import json
 import pytest
 
 from tests.scripts import run_tool
-from trainers.bert import export
-from trainers.bert import model as model_lib
-from trainers.bert.data import builtin
+from trainers.bert.data.shards import builtin
+from trainers.bert.formats import export
+from trainers.bert.model import bert as model_lib
 
 
 @pytest.mark.slow

@@ -25,8 +25,8 @@ from absl import app, flags, logging  # noqa: E402
 
 from trainers.bert import cli, engines  # noqa: E402
 from trainers.bert import train as train_lib  # noqa: E402
+from trainers.bert.engines.tf_engine import strategies  # noqa: E402
 from trainers.bert.errors import ConfigError  # noqa: E402
-from trainers.bert.tf_engine import strategies  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")
@@ -90,7 +90,7 @@ def _start(engine):
             "--tpu and --strategy choose tf.distribute's devices: --engine=jax runs on every "
             "JAX device (TPUs included) without them"
         )
-    from trainers.bert.jax_engine import devices
+    from trainers.bert.engines.jax_engine import devices
 
     devices.start(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     return None

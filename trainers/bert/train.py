@@ -22,20 +22,24 @@ import keras
 import tensorflow as tf
 
 import lamb_tf
-from trainers.bert import engines, google_checkpoint, identity, run_dir, settings, warm_start
-from trainers.bert import model as model_lib
-from trainers.bert import phases as phases_lib
-from trainers.bert.data import builtin, corpus, inputs, records
+from trainers.bert import engines, settings
+from trainers.bert.data import records
+from trainers.bert.data.input import inputs
+from trainers.bert.data.input.remask import Remasker
 from trainers.bert.data.patterns import match_files
 from trainers.bert.data.records import file_sha256
-from trainers.bert.data.remask import Remasker
-from trainers.bert.data.vocab import Vocabulary
+from trainers.bert.data.shards import builtin, corpus
+from trainers.bert.data.shards.vocab import Vocabulary
 from trainers.bert.errors import ConfigError
-from trainers.bert.export import export_encoder
-from trainers.bert.loop import Loop, LoopSettings
-from trainers.bert.preemption import PreemptionWatcher
-from trainers.bert.progress import Progress
-from trainers.bert.recovery import Recovery
+from trainers.bert.formats import google_checkpoint, warm_start
+from trainers.bert.formats.export import export_encoder
+from trainers.bert.model import bert as model_lib
+from trainers.bert.run import identity, run_dir
+from trainers.bert.run import phases as phases_lib
+from trainers.bert.run.loop import Loop, LoopSettings
+from trainers.bert.run.preemption import PreemptionWatcher
+from trainers.bert.run.progress import Progress
+from trainers.bert.run.recovery import Recovery
 
 # Optimizers a gin file may name: `train.optimizer = @lamb_tf.LAMB`, with
 # their constructor arguments as keys (`lamb_tf.LAMB.weight_decay = 0.01`).
@@ -93,7 +97,7 @@ def train(
         model_dir: checkpoints, logs, the operative gin config and the
             exported encoder go here; a run restarted on the same
             `model_dir` resumes from its newest checkpoint.
-        phases: a list of `trainers.bert.phases.Phase`.
+        phases: a list of `trainers.bert.run.phases.Phase`.
         strategy: a `tf.distribute.Strategy` (default: the default one).
         engine: "tf" (tf.distribute) or "jax" (every JAX device); None:
             the engine of Keras' backend (`engines`).

@@ -1,6 +1,6 @@
 import pytest
 
-from trainers.bert.data import corpus, create, instances, vocab
+from trainers.bert.data.shards import corpus, create, instances, vocab
 
 
 @pytest.fixture(scope="session")

@@ -15,11 +15,11 @@ import tensorflow as tf
 
 from tests.scripts import ROOT, SignalOnFirstProgress, logged_step, run_process
 from trainers.bert import train
-from trainers.bert.data import builtin
+from trainers.bert.data.shards import builtin
+from trainers.bert.engines.tf_engine import checkpoints
 from trainers.bert.errors import ConfigError, DataError, TrainingError
-from trainers.bert.phases import Phase
-from trainers.bert.preemption import EXIT_STATUS
-from trainers.bert.tf_engine import checkpoints
+from trainers.bert.run.phases import Phase
+from trainers.bert.run.preemption import EXIT_STATUS
 
 SEQ, PREDICTIONS = 32, 5
 

@@ -16,13 +16,15 @@ import tensorflow as tf
 
 from tests import float32
 from tests.scripts import ROOT, free_ports, logged_step
-from trainers.bert import model, train
-from trainers.bert.data import builtin, positions
-from trainers.bert.tf_engine import checkpoints
+from trainers.bert import train
+from trainers.bert.data.shards import builtin
+from trainers.bert.engines import positions
+from trainers.bert.engines.tf_engine import checkpoints
+from trainers.bert.model import bert as model
 
 STEPS = 40
 CONFIG = f"""
-import trainers.bert.phases
+import trainers.bert.run.phases
 train.phases = [@Phase()]
 Phase.train_files = "builtin:pydoc"
 Phase.seq_length = 32

@@ -15,11 +15,13 @@ import tensorflow as tf
 
 from tests import float32
 from trainers import stack
-from trainers.bert import export, model, train
-from trainers.bert.data import builtin
+from trainers.bert import train
+from trainers.bert.data.shards import builtin
+from trainers.bert.engines.tf_engine import checkpoints
 from trainers.bert.errors import ConfigError, DataError
-from trainers.bert.phases import Phase
-from trainers.bert.tf_engine import checkpoints
+from trainers.bert.formats import export
+from trainers.bert.model import bert as model
+from trainers.bert.run.phases import Phase
 
 NO_DROPOUT = {"dropout": 0.0}
 

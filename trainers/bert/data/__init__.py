@@ -1,14 +1,13 @@
-"""The data program: text to pretraining TFRecords, and the checked input
-pipeline that reads them. Imports nothing from the training program.
+"""The data program: raw corpora to text, text to pretraining TFRecords, and
+the checked input pipeline that reads them. Imports nothing from the
+training program.
 
-    corpus     documents from text files or the built-in corpus
-    vocab      WordPiece vocabularies (tokenizers), vocab.txt
-    instances  sentence pairs and masking, as google-research/bert
+    text/      raw corpora (MediaWiki dumps, Parquet, JSONL, text) to BERT's
+               one-sentence-per-line text; `text.main` is tools/prepare_corpus.py
+    shards/    text to TFRecord shards: documents, vocabularies, instances,
+               parallel creation, the built-in data; __main__ is its command
+    input/     the shards to batches: each phase's files checked, the tf.data
+               pipeline, dynamic masking
     records    the TFRecord schema, atomic shards, manifest.json
-    create     creation in parallel processes; __main__ is its command line
-    builtin    data from the built-in corpus, made on first use
     patterns   comma-separated globs -> files
-    pipeline   the validated tf.data pipeline
-    remask     dynamic (re-)masking inside the pipeline
-    inputs     each phase's files checked; the per-worker input of a phase
 """

@@ -17,8 +17,8 @@ import os
 from absl import app, flags
 
 from trainers.bert import cli
-from trainers.bert.data import corpus, instances, vocab
-from trainers.bert.data.create import create, merge_manifests
+from trainers.bert.data.shards import corpus, instances, vocab
+from trainers.bert.data.shards.create import create, merge_manifests
 from trainers.bert.errors import ConfigError, DataError
 
 FLAGS = flags.FLAGS

@@ -13,10 +13,9 @@ A feature is (token ids, segment ids, labels); `records` writes them.
 import dataclasses
 import os
 
-from trainers.bert import squad_eval
-from trainers.bert.data import corpus
+from trainers.bert.data.shards import corpus
 from trainers.bert.errors import ConfigError
-from trainers.bert.finetune import glue, heads, spans, squad, topics
+from trainers.bert.finetune import glue, heads, spans, squad, squad_eval, topics
 
 
 @dataclasses.dataclass

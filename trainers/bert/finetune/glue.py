@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
-from trainers.bert import run_dir
 from trainers.bert.errors import ConfigError, DataError
 from trainers.bert.finetune import metrics
+from trainers.bert.run import run_dir
 
 
 @dataclasses.dataclass(frozen=True)

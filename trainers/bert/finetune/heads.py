@@ -1,4 +1,4 @@
-"""The fine-tuning tasks (`trainers.bert.tasks`' interface): the encoder
+"""The fine-tuning tasks (`trainers.bert.model.tasks`' interface): the encoder
 with a classification or regression head on the pooled output (GLUE and
 the built-in topic task) or a span head on every token (SQuAD), their losses
 as sums over the batch, and their records.
@@ -12,9 +12,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from trainers.bert import flops
-from trainers.bert import model as model_lib
 from trainers.bert.finetune import layer_decay
+from trainers.bert.model import bert as model_lib
+from trainers.bert.run import flops
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 

@@ -23,8 +23,8 @@ stack.check(tensorflow_required=True)
 from absl import app, flags, logging  # noqa: E402
 
 from trainers.bert import cli  # noqa: E402
+from trainers.bert.engines.tf_engine import strategies  # noqa: E402
 from trainers.bert.finetune import train as finetune_lib  # noqa: E402
-from trainers.bert.tf_engine import strategies  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("gin_file", [], "Gin config files, applied in order.")

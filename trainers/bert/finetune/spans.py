@@ -27,7 +27,7 @@ import unicodedata
 
 import numpy as np
 
-from trainers.bert import run_dir
+from trainers.bert.run import run_dir
 
 
 def decode(

@@ -10,7 +10,7 @@ from: the task asks whether that reading helps to tell the topics apart
 from few labelled passages.
 """
 
-from trainers.bert.data import corpus
+from trainers.bert.data.shards import corpus
 from trainers.bert.finetune import glue
 
 MIN_SENTENCES = 40

@@ -21,16 +21,18 @@ import gin
 import keras
 
 import lamb_tf
-from trainers.bert import engines, identity, preset, run_dir, settings
-from trainers.bert import phases as phases_lib
-from trainers.bert.data.inputs import PhaseFiles
+from trainers.bert import engines, settings
+from trainers.bert.data.input.inputs import PhaseFiles
 from trainers.bert.data.records import file_sha256
 from trainers.bert.errors import ConfigError
 from trainers.bert.finetune import datasets, records
-from trainers.bert.loop import Loop, LoopSettings
-from trainers.bert.preemption import PreemptionWatcher
-from trainers.bert.progress import Progress
-from trainers.bert.recovery import Recovery
+from trainers.bert.formats import preset
+from trainers.bert.run import identity, run_dir
+from trainers.bert.run import phases as phases_lib
+from trainers.bert.run.loop import Loop, LoopSettings
+from trainers.bert.run.preemption import PreemptionWatcher
+from trainers.bert.run.progress import Progress
+from trainers.bert.run.recovery import Recovery
 from trainers.bert.train import PRECISIONS
 
 RESULTS = "eval_results.json"

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert.data import instances, records
+from trainers.bert.data import records
+from trainers.bert.data.shards import instances
 
 # The schema written out independently of the package.
 SCHEMA = {

@@ -13,13 +13,13 @@ import tensorflow as tf
 
 import lamb_tf
 from tests import float32
-from trainers.bert.tf_engine.steps import Steps
+from trainers.bert.engines.tf_engine.steps import Steps
 
 BATCH, STEPS, FACTOR = 16, 4, 0.25
 
 
 class Regression:
-    """The least a task gives the step (`trainers.bert.tasks`): a squared
+    """The least a task gives the step (`trainers.bert.model.tasks`): a squared
     error summed over the batch, normalised by the global batch."""
 
     inputs = ("x",)

@@ -7,10 +7,10 @@ import re
 import numpy as np
 import pytest
 
-from trainers.bert.data import builtin
+from trainers.bert.data.shards import builtin
 from trainers.bert.errors import DataError
 from trainers.bert.finetune import spans, squad
-from trainers.bert.tokenizer import Tokenizer
+from trainers.bert.formats.tokenizer import Tokenizer
 
 CONTEXT = (
     "The function returns a new list. If the argument is omitted, the list is empty. "

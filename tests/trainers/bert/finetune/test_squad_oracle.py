@@ -23,7 +23,7 @@ import pytest
 
 from tests import google_bert
 from trainers.bert.finetune import spans, squad
-from trainers.bert.tokenizer import Tokenizer
+from trainers.bert.formats.tokenizer import Tokenizer
 
 _, _, run_squad, tokenization = google_bert.modules()
 

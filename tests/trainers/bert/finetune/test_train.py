@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from tests.scripts import SignalOnFirstProgress, run_process
-from trainers.bert import export, squad_eval
-from trainers.bert import model as model_lib
-from trainers.bert.data import builtin, corpus
+from trainers.bert.data.shards import builtin, corpus
 from trainers.bert.errors import ConfigError
-from trainers.bert.finetune import glue
+from trainers.bert.finetune import glue, squad_eval
 from trainers.bert.finetune import train as finetune_lib
-from trainers.bert.preemption import EXIT_STATUS
+from trainers.bert.formats import export
+from trainers.bert.model import bert as model_lib
+from trainers.bert.run.preemption import EXIT_STATUS
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +156,7 @@ def test_squad_preempted_and_resumed_ends_with_the_uninterrupted_weights(
     )
     output = run_process(
         "-m",
-        "trainers.bert.squad_eval",
+        "trainers.bert.finetune.squad_eval",
         dev_file,
         str(folder / "predictions.json"),
         "--na-prob-file",

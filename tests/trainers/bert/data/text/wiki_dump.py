@@ -1,0 +1,38 @@
+"""Small MediaWiki XML dumps with real markup, written by the tests."""
+
+from trainers.bert.data.text import wiki_sample
+from trainers.bert.data.text.wiki_sample import page
+
+ARTICLE = """{{Infobox scientist|name=Alan Turing|birth_date={{birth date|1912|6|23}}}}
+'''Alan Turing''' was an English [[mathematician|maths scholar]] and [[computer science|computer scientist]].<ref name="a">{{cite book|title=Turing|year=2012}}</ref> He was born in [[London]].<!-- hidden remark -->
+
+== Early life ==
+Turing went to [[Sherborne School]] in 1926. He read mathematics at [[King's College, Cambridge|King's College]].
+[[File:Turing.jpg|thumb|Turing at [[Sherborne]] in 1928]]
+{| class="wikitable"
+|-
+! Year !! Event
+|-
+| 1936 || On Computable Numbers
+|}
+
+== References ==
+{{reflist}}
+
+== External links ==
+* [https://example.org A site]
+
+[[Category:1912 births]]
+"""  # noqa: E501 (markup lines as an article has them)
+
+
+PAGES = [
+    page("Alan Turing", ARTICLE),
+    page("Turing", "#REDIRECT [[Alan Turing]]", redirect="Alan Turing"),
+    page("Talk:Alan Turing", "== Question ==\nIs this right? ~~~~", ns=1),
+    page("Mercury", "'''Mercury''' may refer to:\n* [[Mercury (planet)]]\n{{disambiguation}}"),
+]
+
+
+def write(path, pages=PAGES, streams=1):
+    return wiki_sample.write(path, pages, streams)

@@ -1,0 +1,52 @@
+"""The multi-process start of the JAX engine: settings that cannot start a
+run stop before JAX is touched, naming the setting."""
+
+import pytest
+
+from tests.conftest import requires
+
+requires("jax", "jax")
+
+from trainers.bert.engines.jax_engine import devices  # noqa: E402
+from trainers.bert.errors import ConfigError  # noqa: E402
+
+
+@pytest.fixture
+def initialize(monkeypatch):
+    """Records what reaches `jax.distributed.initialize` instead of calling it."""
+    calls = []
+    monkeypatch.setattr(devices.jax.distributed, "initialize", lambda **kw: calls.append(kw))
+    return calls
+
+
+@pytest.mark.parametrize(
+    "coordinator, processes, index, message",
+    [
+        (None, 2, None, "--num_processes=2 --process_id=None need --coordinator_address"),
+        (None, None, 1, "--num_processes=None --process_id=1 need --coordinator_address"),
+        ("10.0.0.1:1234", None, None, "--coordinator_address=10.0.0.1:1234 needs --num_processes"),
+        ("10.0.0.1:1234", 2, None, "needs --num_processes and --process_id"),
+        ("10.0.0.1:1234", None, 0, "needs --num_processes and --process_id"),
+        ("10.0.0.1:1234", 2, 2, "--process_id=2 must be in [0, --num_processes=2)"),
+        ("auto", 2, 0, "--coordinator_address=auto finds --num_processes and --process_id"),
+    ],
+)
+def test_settings_that_cannot_start_are_named_before_jax_starts(
+    initialize, coordinator, processes, index, message
+):
+    with pytest.raises(ConfigError) as error:
+        devices.start(coordinator, processes, index)
+    assert message in str(error.value)
+    assert initialize == []
+
+
+def test_settings_that_can_start_reach_jax_distributed(initialize):
+    devices.start()  # one process: nothing to join
+    devices.start(None, 1, 0)
+    assert initialize == []
+    devices.start("10.0.0.1:1234", 2, 1)
+    devices.start("auto")
+    assert initialize == [
+        dict(coordinator_address="10.0.0.1:1234", num_processes=2, process_id=1),
+        {},
+    ]

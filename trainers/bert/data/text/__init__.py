@@ -1,0 +1,3 @@
+"""Raw corpora to pretraining text (one sentence per line, a blank line
+between documents): `prepare` over the formats of `sources`, MediaWiki
+markup to prose in `wikitext`, the command line in `main`."""

@@ -1,0 +1,64 @@
+"""Corpora to pretraining text (BERT's format: one sentence per line, a blank
+line between documents), for create_pretraining_data.
+
+    python tools/prepare_corpus.py --input=enwiki-latest-pages-articles-multistream.xml.bz2 \\
+        --output_dir=/data/wiki_text --processes=8
+    python tools/prepare_corpus.py --input='/data/books/*.parquet' --text_column=text \\
+        --output_dir=/data/books_text --dedup
+
+Formats by extension (or --format): MediaWiki XML dumps (.xml, .xml.bz2),
+Parquet, JSONL (.jsonl, .jsonl.gz), plain text (one document per file; a
+folder: every file in it). A killed run, restarted, skips the files it
+finished. Also `python tools/prepare_corpus.py` and `bert-prepare-corpus`;
+the library is `trainers.bert.data.text.prepare` (the flags live here, so
+importing it defines none).
+"""
+
+from absl import app, flags
+
+from trainers.bert import cli
+from trainers.bert.data.text import prepare, sources
+from trainers.bert.errors import ConfigError
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("input", None, "Comma-separated globs or folders of input files.")
+flags.DEFINE_string("output_dir", None, "Where the text shards and manifest.json go.")
+flags.DEFINE_enum(
+    "format", None, list(sources.FORMATS), "The input format (default: by extension)."
+)
+flags.DEFINE_string("text_column", "text", "Parquet and JSONL: the field holding the text.")
+flags.DEFINE_string("language", "en", "The sentence segmenter's language (sentencex).")
+flags.DEFINE_integer("processes", 1, "Input files prepared at once.")
+flags.DEFINE_float("shard_mb", 128.0, "Text per output shard, in MB.")
+flags.DEFINE_bool("dedup", False, "Remove exact duplicate documents.")
+flags.mark_flags_as_required(["input", "output_dir"])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if FLAGS.processes < 1 or FLAGS.shard_mb <= 0:
+        raise ConfigError("--processes must be at least 1 and --shard_mb above 0")
+    options = prepare.Options(
+        fmt=FLAGS.format,
+        text_column=FLAGS.text_column,
+        language=FLAGS.language,
+        shard_mb=FLAGS.shard_mb,
+        dedup=FLAGS.dedup,
+    )
+    manifest = prepare.prepare(FLAGS.input, FLAGS.output_dir, options, FLAGS.processes)
+    skipped = ", ".join(f"{n:,} {reason}" for reason, n in sorted(manifest["skipped"].items()))
+    print(
+        f"{manifest['documents']:,} documents, {manifest['sentences']:,} sentences, "
+        f"{manifest['bytes_out'] / 1e6:.1f} MB of text in {len(manifest['shards'])} shard(s) "
+        f"from {manifest['bytes_in'] / 1e6:.1f} MB; skipped: {skipped or 'none'}"
+        + (f"; {manifest['duplicates_removed']:,} duplicates removed" if FLAGS.dedup else "")
+    )
+
+
+def run():
+    cli.run(main, name="bert-prepare-corpus")
+
+
+if __name__ == "__main__":
+    run()

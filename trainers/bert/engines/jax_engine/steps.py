@@ -1,0 +1,180 @@
+"""The compiled train and evaluation steps of the JAX engine.
+
+One call of the train step is one optimizer update of the global batch, a
+pure function of the state (`State`) and the batch:
+
+1. the global totals (masked-LM weights, sequences) of the whole batch, so
+   every micro-batch loss is normalised by the whole batch;
+2. on each device (`shard_map` over the "batch" axis), the gradients of
+   its k micro-batches summed by a `lax.scan`, then one `psum` of gradients
+   and metric sums across the devices: one reduction per update (with
+   `noise_scale`, each micro-batch's squared gradient norm is summed too);
+3. the global gradient norm, clipping, and the non-finite check;
+4. the optimizer's `stateless_apply`, with the learning rate of the
+   schedule at this global step written into its learning-rate variable;
+   a non-finite step keeps the old weights, optimizer state and step.
+
+The dropout seed state goes on either way, as on the TensorFlow engine.
+Nothing here imports TensorFlow.
+"""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
+
+from trainers.bert.engines.jax_engine.devices import BATCH
+from trainers.bert.model import tasks
+
+
+class State(NamedTuple):
+    """The training state: lists of arrays in the order of the model's and
+    the optimizer's variables, and the global step."""
+
+    trainable: list
+    non_trainable: list
+    optimizer: list
+    step: jax.Array
+
+    @classmethod
+    def of(cls, model, optimizer, step=0):
+        return cls(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in optimizer.variables],
+            jnp.asarray(step, jnp.int32),
+        )
+
+
+def learning_rate_index(optimizer):
+    """The position of the optimizer's learning-rate variable (made by
+    `optimizer(learning_rate=<float>)`) among its variables."""
+    found = [i for i, v in enumerate(optimizer.variables) if v.name == "learning_rate"]
+    if len(found) != 1:
+        raise ValueError(f"{type(optimizer).__name__} has no single learning_rate variable")
+    return found[0]
+
+
+def make_train_step(
+    model,
+    optimizer,
+    mesh,
+    schedule,
+    accumulation_steps=1,
+    clip_norm=None,
+    task=tasks.PRETRAINING,
+    noise_scale=False,
+):
+    """`step(state, batch) -> (state, (sums, gradient norm, finite, noise))`,
+    jitted, the state's buffers donated; `noise` is [|G_b|^2, |G_B|^2] for
+    the gradient noise scale (`trainers.bert.run.noise_scale`; |G_b|^2 is 0
+    unless `noise_scale`), zeros for a skipped step."""
+    k = int(accumulation_steps)
+    pieces = k * mesh.size
+    rate_index = learning_rate_index(optimizer)
+
+    def loss(trainable, non_trainable, micro, totals):
+        outputs, non_trainable = model.stateless_call(
+            trainable, non_trainable, {n: micro[n] for n in task.inputs}, training=True
+        )
+        sums = task.batch_sums(outputs, micro)
+        return task.loss(sums, totals), (sums, non_trainable)
+
+    gradients = jax.value_and_grad(loss, has_aux=True)
+
+    def on_device(trainable, non_trainable, batch, totals):
+        micro = jax.tree.map(lambda t: t.reshape(k, -1, *t.shape[1:]), batch)
+        # Weights marked as differing per device ("varying"): their gradients
+        # then stay per device through the scan, reduced once after it (the
+        # gradient of replicated weights would be reduced at every micro-batch).
+        trainable = jax.lax.pcast(trainable, (BATCH,), to="varying")
+
+        def add(carry, micro_batch):
+            grads, sums, non_trainable = carry
+            (_, (new_sums, non_trainable)), new_grads = gradients(
+                trainable, non_trainable, micro_batch, totals
+            )
+            if noise_scale:  # this micro-batch's squared norm rides with the sums
+                new_sums = jnp.concatenate([new_sums, _squared_norm(new_grads)[None]])
+            return (jax.tree.map(jnp.add, grads, new_grads), sums + new_sums, non_trainable), None
+
+        width = len(task.sums) + int(noise_scale)
+        sums = jax.lax.pcast(jnp.zeros([width]), (BATCH,), to="varying")
+        start = (jax.tree.map(jnp.zeros_like, trainable), sums, non_trainable)
+        (grads, sums, non_trainable), _ = jax.lax.scan(add, start, micro)
+        return jax.lax.psum((grads, sums), BATCH) + (non_trainable,)
+
+    per_device = jax.shard_map(
+        on_device, mesh=mesh, in_specs=(P(), P(), P(BATCH), P()), out_specs=(P(), P(), P())
+    )
+
+    def step(state, batch):
+        totals = task.totals(batch)
+        grads, sums, non_trainable = per_device(state.trainable, state.non_trainable, batch, totals)
+        norm = jnp.sqrt(_squared_norm(grads))
+        # |G_b|^2: each piece's gradient is 1/m of a b-sequence estimate.
+        small = pieces * sums[-1] if noise_scale else jnp.zeros([])
+        sums = sums[: len(task.sums)]
+        noise = jnp.stack([small, jnp.square(norm)])
+        finite = jnp.isfinite(norm) & jnp.all(jnp.isfinite(sums))
+        if clip_norm is not None:  # as tf.clip_by_global_norm
+            scale = clip_norm / jnp.maximum(norm, clip_norm)
+            grads = [g * scale.astype(g.dtype) for g in grads]
+        optimizer_values = list(state.optimizer)
+        rate = optimizer_values[rate_index]
+        optimizer_values[rate_index] = jnp.asarray(schedule(state.step), rate.dtype)
+        trainable, optimizer_values = optimizer.stateless_apply(
+            optimizer_values, grads, state.trainable
+        )
+
+        def kept(new, old):
+            return jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
+
+        new_state = State(
+            kept(trainable, state.trainable),
+            non_trainable,
+            kept(optimizer_values, state.optimizer),
+            state.step + finite.astype(state.step.dtype),
+        )
+        return new_state, (
+            jnp.where(finite, sums, 0.0),
+            norm,
+            finite,
+            jnp.where(finite, noise, 0.0),
+        )
+
+    return jax.jit(step, donate_argnums=0)
+
+
+def _squared_norm(grads):
+    return sum(jnp.sum(jnp.square(g.astype(jnp.float32))) for g in grads)
+
+
+def make_eval_step(model, task=tasks.PRETRAINING):
+    """`sums(state, batch)`: the metric sums of a held-out batch, jitted;
+    the batch split over the devices, the sums reduced by the compiler."""
+
+    def sums(state, batch):
+        outputs, _ = model.stateless_call(
+            state.trainable,
+            state.non_trainable,
+            {n: batch[n] for n in task.inputs},
+            training=False,
+        )
+        return task.batch_sums(outputs, batch)
+
+    return jax.jit(sums)
+
+
+def make_finite_check():
+    """`all_finite(state)`: every float of the weights and optimizer state
+    is finite (checked before each save)."""
+
+    def all_finite(state):
+        values = [
+            v for v in state.trainable + state.optimizer if jnp.issubdtype(v.dtype, jnp.floating)
+        ]
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in values]))
+
+    return jax.jit(all_finite)
