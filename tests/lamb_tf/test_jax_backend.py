@@ -51,7 +51,7 @@ for shape in [(2,), (31, 33), (96, 768), (1000, 1000), (5, 4, 2048)]:
     out["norms"].append([want, got.tolist(), x.size])
 
 # The temporaries XLA gives one jitted step on BERT-base's variables, in
-# model sizes, as README's table on Keras' JAX backend measures them
+# model sizes, as the table in docs/results.md on Keras' JAX backend measures them
 # (tools/benchmark_optimizer.py: its shapes and optimizers, not imported here
 # for the TensorFlow it loads). Compiled, not run: the variables and slots are
 # declared without values, as XLA needs only their shapes.
@@ -129,7 +129,7 @@ def test_norms_on_jax_match_numpy(jax_run):
 
 
 def test_steps_on_jax_write_no_variable_sized_temporary(jax_run):
-    # README's figure for BERT-base: one variable's block sums at a time,
+    # docs/results.md's figure for BERT-base: one variable's block sums at a time,
     # 1/8 of the largest variable (the word embedding, 0.21 of the model),
     # 0.03 model sizes. Every variable's block sums at once would be 1/8 of
     # the model, a kept update direction of the embedding 0.21. Keras' Lamb,

@@ -127,7 +127,7 @@ def test_zero_gradient_gives_ratio_one_and_no_nan():
 
 
 def test_equals_keras_lamb_without_weight_decay():
-    """The README's migration claim: with no weight decay and the same
+    """The migration claim (docs/migrating.md): with no weight decay and the same
     epsilon, Keras' Lamb and this LAMB are the same algorithm."""
     grad_steps = problem.gradient_steps(problem.make_variables(), steps=30)
     ours = problem.run(lamb_tf.LAMB(learning_rate=0.01), problem.make_variables(), grad_steps)

@@ -35,7 +35,7 @@ def test_benchmark_writes_table_and_json(tiny_benchmark):
 
 
 def test_layerwise_steps_need_no_variable_sized_temporary(tiny_benchmark):
-    # The memory target (README, Results): beyond variables, gradients and
+    # The memory target (docs/results.md): beyond variables, gradients and
     # slots, only the block sums of the norms, 1/16 of the model at most,
     # with or without XLA around the step (about 0.03 here). A kept update
     # direction of the largest variable (0.44 of this model) or of a

@@ -1,4 +1,6 @@
-"""`train(...)`: the BERT pretraining job, read top to bottom.
+"""`train(...)`: the BERT pretraining job, read top to bottom; its
+settings are `Pretraining` (gin's `train.*`). The steps it shares with
+fine-tuning are `run.life`'s.
 
 1. Check every setting and every phase's data before any compute.
 2. Build the run's state on the engine (`engines`: tf.distribute or JAX).
@@ -12,10 +14,11 @@
    (google-research/bert's format).
 """
 
-import contextlib
+import dataclasses
 import functools
 import os
 import tempfile
+from typing import ClassVar
 
 import gin
 import keras
@@ -34,11 +37,8 @@ from trainers.bert.errors import ConfigError
 from trainers.bert.formats import google_checkpoint, warm_start
 from trainers.bert.formats.export import export_encoder
 from trainers.bert.model import bert as model_lib
-from trainers.bert.run import identity, run_dir
+from trainers.bert.run import identity, life, run_dir
 from trainers.bert.run import phases as phases_lib
-from trainers.bert.run.loop import Loop, LoopSettings
-from trainers.bert.run.preemption import PreemptionWatcher
-from trainers.bert.run.progress import Progress
 from trainers.bert.run.recovery import Recovery
 
 # Optimizers a gin file may name: `train.optimizer = @lamb_tf.LAMB`, with
@@ -51,7 +51,6 @@ for _optimizer, _module in (
 ):
     gin.external_configurable(_optimizer, module=_module)
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 GOOGLE_CHECKPOINT = "google_checkpoint"
 # The public BERT/LAMB recipe: no weight decay on LayerNorm and biases.
 DEFAULT_OPTIMIZER = functools.partial(
@@ -59,50 +58,15 @@ DEFAULT_OPTIMIZER = functools.partial(
 )
 
 
-@gin.configurable(denylist=["model_dir", "strategy", "engine", "flags_text"])
-def train(
-    model_dir,
-    phases=gin.REQUIRED,
-    strategy=None,
-    engine=None,
-    flags_text=None,
-    model="tiny",
-    model_overrides=None,
-    optimizer=DEFAULT_OPTIMIZER,
-    clip_norm=1.0,
-    precision="float32",
-    jit_compile=True,
-    steps_per_loop=10,
-    checkpoint_every=100,
-    keep_checkpoints=3,
-    eval_every=None,
-    eval_steps=10,
-    target_mlm_accuracy=None,
-    vocab_file=None,
-    data_dir=None,
-    seed=0,
-    dynamic_masking=False,
-    input_pipelines=None,
-    max_non_finite_steps=10,
-    loss_spike_factor=None,
-    peak_flops=None,
-    init_checkpoint=None,
-    export=True,
-    tensorboard=True,
-    gradient_noise_scale=True,
-):
-    """Pretrains BERT through `phases`; returns a summary dict.
+@gin.configurable("train")
+@dataclasses.dataclass
+class Pretraining(life.RunSettings):
+    """The pretraining job's settings, checked when made; gin binds them as
+    `train.<name>` (`train.phases = [@phase1/Phase(), @phase2/Phase()]`).
 
     Args:
-        model_dir: checkpoints, logs, the operative gin config and the
-            exported encoder go here; a run restarted on the same
-            `model_dir` resumes from its newest checkpoint.
         phases: a list of `trainers.bert.run.phases.Phase`.
-        strategy: a `tf.distribute.Strategy` (default: the default one).
-        engine: "tf" (tf.distribute) or "jax" (every JAX device); None:
-            the engine of Keras' backend (`engines`).
-        flags_text: the command line's flags, kept as `flags.txt`.
-        model: a preset name from `model.PRESETS` or a `bert_config.json`.
+        model: a preset name from `model.bert.PRESETS` or a `bert_config.json`.
         model_overrides: dict of `BertConfig` fields to change (e.g.
             `{"dropout": 0.0}`).
         optimizer: called as `optimizer(learning_rate=...)`; the rate is the
@@ -115,6 +79,7 @@ def train(
         steps_per_loop: updates per host call (and per progress line).
         checkpoint_every: save every this many global steps (and at each
             phase end); None: at phase ends only.
+        keep_checkpoints: the newest this many are kept.
         eval_every: evaluate every this many steps (and at each phase end)
             on the phase's `eval_files`; None: at phase ends only.
         eval_steps: batches per evaluation.
@@ -164,104 +129,142 @@ def train(
             with each host loop (one more pass over the gradients per
             micro-batch).
     """
+
+    NAME: ClassVar[str] = "train"
+    BOOLEANS: ClassVar[tuple] = (
+        "jit_compile",
+        "dynamic_masking",
+        "export",
+        "tensorboard",
+        "gradient_noise_scale",
+    )
+
+    phases: list = gin.REQUIRED
+    model: str = "tiny"
+    model_overrides: dict | None = None
+    optimizer: object = DEFAULT_OPTIMIZER
+    eval_every: int | None = None
+    eval_steps: int = 10
+    target_mlm_accuracy: float | None = None
+    vocab_file: str | None = None
+    data_dir: str | None = None
+    dynamic_masking: bool = False
+    input_pipelines: int | None = None
+    loss_spike_factor: float | None = None
+    peak_flops: float | None = None
+    init_checkpoint: str | None = None
+    export: bool = True
+    gradient_noise_scale: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.peak_flops = settings.number(
+            "train.peak_flops", self.peak_flops, above=0.0, optional=True
+        )
+        self.input_pipelines = settings.integer(
+            "train.input_pipelines", self.input_pipelines, optional=True
+        )
+        self.loop = self.loop_settings(self.eval_every, self.eval_steps, self.target_mlm_accuracy)
+        self.recovery = Recovery(self.max_non_finite_steps, self.loss_spike_factor)
+        phases_lib.check(self.phases)
+
+
+def train(model_dir, pretraining=None, *, strategy=None, engine=None, flags_text=None, **overrides):
+    """Pretrains BERT through the phases of `pretraining` (a `Pretraining`;
+    default: made from gin's bindings and `overrides`, its fields); returns
+    a summary dict.
+
+    Args:
+        model_dir: checkpoints, logs, the operative gin config and the
+            exported encoder go here; a run restarted on the same
+            `model_dir` resumes from its newest checkpoint.
+        strategy: a `tf.distribute.Strategy` (default: the default one).
+        engine: "tf" (tf.distribute) or "jax" (every JAX device); None:
+            the engine of Keras' backend (`engines`).
+        flags_text: the command line's flags, kept as `flags.txt`.
+    """
     # 1. Everything that can be wrong is checked before any compute.
+    s = pretraining or Pretraining(**overrides)
     engine_name = engine or engines.of_backend()
     engines.check(engine_name, strategy)
-    if precision not in PRECISIONS:
-        raise ConfigError(f"train.precision={precision!r}: choose one of {PRECISIONS}")
-    engines.check_precision(engine_name, precision)
-    clip_norm = settings.number("train.clip_norm", clip_norm, above=0.0, optional=True)
-    keep_checkpoints = settings.integer("train.keep_checkpoints", keep_checkpoints)
-    seed = settings.integer("train.seed", seed, minimum=0)
-    peak_flops = settings.number("train.peak_flops", peak_flops, above=0.0, optional=True)
-    input_pipelines = settings.integer("train.input_pipelines", input_pipelines, optional=True)
-    run_dir.check_optimizer("train.optimizer", optimizer)
-    for name, value in (
-        ("jit_compile", jit_compile),
-        ("dynamic_masking", dynamic_masking),
-        ("export", export),
-        ("tensorboard", tensorboard),
-        ("gradient_noise_scale", gradient_noise_scale),
-    ):
-        settings.boolean(f"train.{name}", value)
-    loop_settings = LoopSettings(
-        steps_per_loop, checkpoint_every, eval_every, eval_steps, target_mlm_accuracy
-    )
-    recovery = Recovery(max_non_finite_steps, loss_spike_factor)
-    phases_lib.check(phases)
+    engines.check_precision(engine_name, s.precision)
     # A new run's warm start is read and checked before anything is written.
     warm = None
-    if init_checkpoint and identity.read(model_dir) is None:
-        warm = _read_warm_start(init_checkpoint, model, model_overrides, phases, vocab_file)
+    if s.init_checkpoint and identity.read(model_dir) is None:
+        warm = _read_warm_start(s)
     run_dir.check_writable(model_dir)
-    # The model's shape and the phases' batches on these devices, before
-    # built-in data is made; then the vocabulary's size.
-    config = model_lib.bert_config(model, model_overrides)
+    # The phases' batches on these devices, before built-in data is made.
     where, replicas = engines.placement(engine_name, strategy)
-    plans = phases_lib.plan(phases, replicas, config.max_sequence_length)
-    data_dir, vocab_file = _data_source(phases, model_dir, data_dir, vocab_file)
-    if dynamic_masking and not vocab_file:
+    max_length = model_lib.bert_config(s.model, s.model_overrides).max_sequence_length
+    plans = phases_lib.plan(s.phases, replicas, max_length)
+    data_dir, vocab_file = _data_source(s.phases, model_dir, s.data_dir, s.vocab_file)
+    if s.dynamic_masking and not vocab_file:
         raise ConfigError("train.dynamic_masking needs train.vocab_file")
-    config = model_lib.bert_config(model, model_overrides, vocab_file)
+    config = model_lib.bert_config(s.model, s.model_overrides, vocab_file)
     files = [inputs.phase_files(plan.phase, data_dir, vocab_file) for plan in plans]
-    vocabulary = Vocabulary(vocab_file) if dynamic_masking else None
 
-    # 2. The run's state.
-    keras.utils.set_random_seed(seed)
-    schedule = phases_lib.schedule(plans)
-    engine = engines.make(
+    # 2. The run's state; 3. the run in model_dir: the same one, or stop
+    # before writing anything.
+    run = life.Life(
+        model_dir,
+        s,
         engine_name,
         where,
         plans,
-        input_pipelines,
-        config=config,
-        optimizer=optimizer,
-        schedule=schedule,
-        precision=precision,
-        model_dir=model_dir,
-        keep_checkpoints=keep_checkpoints,
-        clip_norm=clip_norm,
-        jit_compile=jit_compile,
-        noise_scale=gradient_noise_scale,
+        config,
+        input_pipelines=s.input_pipelines,
+        noise_scale=s.gradient_noise_scale,
     )
-    run_dir.check_disk(model_dir, engine.checkpoint_bytes())
-
-    # 3. The run in model_dir: the same one, or stop before writing anything.
-    latest = engine.latest()
+    engine = run.engine
+    if run.latest is not None and identity.read(model_dir) is None:
+        _check_restorable(engine, run.latest, model_dir)  # a run saved before run.json
     vocab_sha256 = file_sha256(vocab_file) if vocab_file else None
-    run = identity.describe(config, vocab_sha256, plans, precision, engine.optimizer, engine_name)
-    saved = identity.read(model_dir)
-    if latest is not None and saved is None:
-        _check_restorable(engine, latest, model_dir)  # a run saved before run.json
-    identity.check(model_dir, saved, run, latest)
-    if latest is not None:
+    run.check(
+        identity.describe(config, vocab_sha256, plans, s.precision, engine.optimizer, engine_name)
+    )
+    if run.latest is not None:
         warm = None  # the run resumes
-    elif init_checkpoint and warm is None:  # a run stopped before its first checkpoint
-        warm = _read_warm_start(init_checkpoint, model, model_overrides, phases, vocab_file)
-    if engine.is_chief:
-        identity.write(model_dir, run)
-        run_dir.write_text(model_dir, "operative_config.gin", gin.operative_config_str())
-        if flags_text is not None:
-            run_dir.write_text(model_dir, "flags.txt", flags_text)
-    progress = Progress(model_dir, len(plans), tensorboard=tensorboard, write=engine.is_chief)
-    progress.message(
+    elif s.init_checkpoint and warm is None:  # a run stopped before its first checkpoint
+        warm = _read_warm_start(s)
+    progress = run.claim(
+        flags_text,
         f"BERT {config.num_layers} layers x {config.hidden_dim}, "
         f"{engine.model.count_params():,} parameters, vocabulary {config.vocabulary_size}, "
-        f"{type(engine.optimizer).__name__}, {precision}, {engine.description}, "
-        f"model_dir {model_dir}"
+        f"{type(engine.optimizer).__name__}, {s.precision}, {engine.description}, "
+        f"model_dir {model_dir}",
     )
+    peak_flops = _announce(run, s, warm)
+
+    # 4. The phases; 5. the encoder.
+    vocabulary = Vocabulary(vocab_file) if s.dynamic_masking else None
+
+    def start_phase(plan, phase_files, resume):
+        masks = vocabulary and Remasker(vocabulary, max_predictions=plan.phase.max_predictions)
+        engine.start_phase(plan, phase_files, s.seed, masks, resume=resume)
+
+    def export(summary):
+        if s.export and engine.is_chief:
+            summary.update(_export(engine, config, vocab_file, model_dir, progress))
+
+    return run.run_phases(files, start_phase, export, s.recovery, s.loop, peak_flops=peak_flops)
+
+
+def _announce(run, s, warm):
+    """The run's opening lines after its headline; returns the peak FLOP/s
+    for MFU (measured unless given; not on TPU)."""
+    engine, progress = run.engine, run.progress
     if engine.xla_off:
         progress.message(
             "TensorFlow's TPU build cannot XLA-compile for the CPU: the steps run without "
             "XLA here (train.jit_compile)"
         )
-    removed = engine.remove_partial_saves()
-    if removed:
-        progress.message(f"removed the partial files of a failed save: {', '.join(removed)}")
+    run.remove_partial_saves()
+    peak_flops = s.peak_flops
     if peak_flops is None and engine.platform != "tpu":
-        peak_flops = engine.measure_peak_flops("float32" if precision == "float32" else "bfloat16")
+        peak_flops = engine.measure_peak_flops(
+            "float32" if s.precision == "float32" else "bfloat16"
+        )
         progress.message(f"measured matmul peak: {peak_flops / 1e9:.0f} GFLOP/s")
-
     if warm:
         engine.assign_weights(warm.values)
         progress.message(
@@ -271,67 +274,34 @@ def train(
         )
         for note in warm.notes:
             progress.message(f"warm start: {note}")
-    elif init_checkpoint:
-        progress.message(f"train.init_checkpoint left aside: the run resumes from {latest.path}")
-    if latest and latest.step >= plans[-1].last_step:
-        engine.restore(latest)  # the trained weights, for the summary and the export
-        progress.message(f"the run finished at step {latest.step} ({latest.path}): no steps left")
-    elif latest:
+    elif s.init_checkpoint:
         progress.message(
-            f"resuming from {latest.path} (phase {latest.phase + 1}, step {latest.step})"
+            f"train.init_checkpoint left aside: the run resumes from {run.latest.path}"
         )
-
-    # 4. The phases.
-    summary = {"stopped_early": False, "preempted": False, "eval": None, "train": None}
-    with contextlib.closing(progress), PreemptionWatcher() as preemption:
-        loop = Loop(
-            engine,
-            loop_settings,
-            recovery,
-            progress,
-            schedule=schedule,
-            config=config,
-            plans=plans,
-            peak_flops=peak_flops,
-            preemption=preemption,
-            saved_step=latest.step if latest else None,
-        )
-        for plan, phase_files in zip(plans, files):
-            if latest is not None and latest.step >= plan.last_step:
-                continue  # done before the restart
-            remasker = vocabulary and Remasker(
-                vocabulary, max_predictions=plan.phase.max_predictions
-            )
-            engine.start_phase(plan, phase_files, seed, remasker, resume=latest)
-            latest = None
-            summary.update(loop.run_phase(plan, phase_files))
-            if summary["stopped_early"] or summary["preempted"]:
-                break
-
-        # 5. The encoder.
-        if export and engine.is_chief and not summary["preempted"]:
-            summary["encoder"] = export_encoder(
-                model_dir, engine.model.get_layer("bert_backbone"), vocab_file
-            )
-            progress.message(f"encoder exported to {summary['encoder']}")
-            summary["google_checkpoint"] = google_checkpoint.write(
-                engine.model, config, vocab_file, os.path.join(model_dir, GOOGLE_CHECKPOINT)
-            )
-            progress.message(
-                f"model exported in google-research/bert's format to {summary['google_checkpoint']}"
-            )
-    summary.update(
-        step=engine.step,
-        model=engine.model,
-        optimizer=engine.optimizer,
-        exit_status=preemption.exit_status,
+    run.say_where_it_starts(
+        finished="the run finished at step {step} ({path}): no steps left",
+        resuming="resuming from {path} (phase {phase}, step {step})",
     )
-    return summary
+    return peak_flops
 
 
-def _read_warm_start(init_checkpoint, model, model_overrides, phases, vocab_file):
-    """`warm_start.read` against the data the phases name, without making
-    built-in data or copying a vocabulary into the run's folders."""
+def _export(engine, config, vocab_file, model_dir, progress):
+    """The encoder as a keras-hub preset, and the whole model in
+    google-research/bert's format."""
+    encoder = export_encoder(model_dir, engine.model.get_layer("bert_backbone"), vocab_file)
+    progress.message(f"encoder exported to {encoder}")
+    google = google_checkpoint.write(
+        engine.model, config, vocab_file, os.path.join(model_dir, GOOGLE_CHECKPOINT)
+    )
+    progress.message(f"model exported in google-research/bert's format to {google}")
+    return {"encoder": encoder, "google_checkpoint": google}
+
+
+def _read_warm_start(s):
+    """`warm_start.read` of `s.init_checkpoint` against the data the phases
+    name, without making built-in data or copying a vocabulary into the
+    run's folders."""
+    phases, vocab_file = s.phases, s.vocab_file
     if any(p.train_files == corpus.BUILTIN for p in phases):
         vocab_file, do_lower_case = builtin.KEPT_VOCAB, builtin.DO_LOWER_CASE
     else:
@@ -339,8 +309,8 @@ def _read_warm_start(init_checkpoint, model, model_overrides, phases, vocab_file
             vocab_file = _local_copy(vocab_file)
         manifest = records.read_manifest(os.path.dirname(match_files(phases[0].train_files)[0]))
         do_lower_case = None if manifest is None else manifest.get("do_lower_case")
-    config = model_lib.bert_config(model, model_overrides, vocab_file)
-    return warm_start.read(init_checkpoint, config, vocab_file, do_lower_case)
+    config = model_lib.bert_config(s.model, s.model_overrides, vocab_file)
+    return warm_start.read(s.init_checkpoint, config, vocab_file, do_lower_case)
 
 
 def _data_source(phases, model_dir, data_dir, vocab_file):

@@ -81,7 +81,7 @@ def placement(engine, strategy=None):
     return strategy, strategy.num_replicas_in_sync
 
 
-def make(engine, where, plans, input_pipelines, **kwargs):
+def make(engine, where, plans, input_pipelines=None, **kwargs):
     """The engine `engine` on `where` (from `placement`), its number of
     input pipelines checked against `plans`; `kwargs` are the engines'
     common arguments (config, optimizer, schedule, precision, model_dir,

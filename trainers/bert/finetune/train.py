@@ -1,4 +1,6 @@
-"""`finetune(...)`: fine-tuning a pretrained encoder, read top to bottom.
+"""`finetune(...)`: fine-tuning a pretrained encoder, read top to bottom;
+its settings are `FineTuning` (gin's `finetune.*`). The steps it shares
+with pretraining are `run.life`'s.
 
 1. Read the encoder and its tokenizer, the task's data, every setting:
    all checked before any compute.
@@ -12,10 +14,11 @@
    and `eval_results.json`.
 """
 
-import contextlib
+import dataclasses
 import json
 import math
 import os
+from typing import ClassVar
 
 import gin
 import keras
@@ -27,13 +30,9 @@ from trainers.bert.data.records import file_sha256
 from trainers.bert.errors import ConfigError
 from trainers.bert.finetune import datasets, records
 from trainers.bert.formats import preset
-from trainers.bert.run import identity, run_dir
+from trainers.bert.run import identity, life, run_dir
 from trainers.bert.run import phases as phases_lib
-from trainers.bert.run.loop import Loop, LoopSettings
-from trainers.bert.run.preemption import PreemptionWatcher
-from trainers.bert.run.progress import Progress
 from trainers.bert.run.recovery import Recovery
-from trainers.bert.train import PRECISIONS
 
 RESULTS = "eval_results.json"
 PREDICTIONS = "predictions"
@@ -65,55 +64,17 @@ def adamw(
 gin.external_configurable(lamb_tf.LAMB, module="lamb_tf")
 
 
-@gin.configurable(denylist=["model_dir", "strategy", "flags_text"])
-def finetune(
-    model_dir,
-    task=gin.REQUIRED,
-    encoder=gin.REQUIRED,
-    strategy=None,
-    flags_text=None,
-    pretrained=True,
-    records_dir=None,
-    data_dir=None,
-    train_file=None,
-    predict_file=None,
-    vocab_file=None,
-    lowercase=None,
-    max_seq_length=128,
-    doc_stride=128,
-    max_query_length=64,
-    global_batch_size=32,
-    micro_batch_size=None,
-    epochs=3.0,
-    learning_rate=5e-5,
-    warmup_proportion=0.1,
-    optimizer=adamw,
-    layer_decay=None,
-    clip_norm=1.0,
-    precision="float32",
-    jit_compile=True,
-    steps_per_loop=10,
-    checkpoint_every=1000,
-    keep_checkpoints=1,
-    max_non_finite_steps=10,
-    seed=0,
-    n_best_size=20,
-    max_answer_length=30,
-    null_score_threshold=0.0,
-    tensorboard=True,
-):
-    """Fine-tunes `encoder` on `task`; returns a summary dict with the
-    scores of each evaluation set.
+@gin.configurable("finetune")
+@dataclasses.dataclass
+class FineTuning(life.RunSettings):
+    """The fine-tuning job's settings, checked when made; gin binds them as
+    `finetune.<name>`.
 
     Args:
-        model_dir: checkpoints, logs, the prediction files (predictions/)
-            and eval_results.json.
         task: "squad", a GLUE task (cola, sst2, mrpc, stsb, qqp, mnli,
             qnli, rte, wnli) or "pydoc_topics" (built in, offline).
         encoder: a keras-hub BERT preset folder (the pretraining trainer's
             model_dir/encoder, or a downloaded keras-hub preset).
-        strategy: a `tf.distribute.Strategy` (default: the default one).
-        flags_text: the command line's flags, kept as `flags.txt`.
         pretrained: False keeps the encoder's random initialisation (same
             shape): the baseline that shows what pretraining gave.
         records_dir: a local folder for the features' TFRecords (default
@@ -137,228 +98,215 @@ def finetune(
             0.9 for BERT-base; None: one rate for every variable.
         clip_norm, precision, jit_compile, steps_per_loop, checkpoint_every,
             keep_checkpoints, max_non_finite_steps, seed, tensorboard: as
-            the pretraining trainer's (`trainers.bert.train.train`).
+            the pretraining trainer's (`trainers.bert.train.Pretraining`).
         n_best_size, max_answer_length, null_score_threshold: SQuAD's span
             decoding (`spans`).
     """
+
+    NAME: ClassVar[str] = "finetune"
+    BOOLEANS: ClassVar[tuple] = ("pretrained", "jit_compile", "tensorboard")
+
+    task: str = gin.REQUIRED
+    encoder: str = gin.REQUIRED
+    pretrained: bool = True
+    records_dir: str | None = None
+    data_dir: str | None = None
+    train_file: str | None = None
+    predict_file: str | None = None
+    vocab_file: str | None = None
+    lowercase: bool | None = None
+    max_seq_length: int = 128
+    doc_stride: int = 128
+    max_query_length: int = 64
+    global_batch_size: int = 32
+    micro_batch_size: int | None = None
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    warmup_proportion: float = 0.1
+    optimizer: object = adamw
+    layer_decay: float | None = None
+    checkpoint_every: int | None = 1000
+    keep_checkpoints: int = 1
+    n_best_size: int = 20
+    max_answer_length: int = 30
+    null_score_threshold: float = 0.0
+
+    def __post_init__(self):
+        if self.task not in datasets.TASKS:
+            raise ConfigError(
+                f"finetune.task={self.task!r}: choose one of {', '.join(datasets.TASKS)}"
+            )
+        super().__post_init__()
+        self.epochs = settings.number("finetune.epochs", self.epochs, above=0.0)
+        self.learning_rate = settings.number(
+            "finetune.learning_rate", self.learning_rate, above=0.0
+        )
+        self.warmup_proportion = settings.number(
+            "finetune.warmup_proportion", self.warmup_proportion, 0.0, 1.0
+        )
+        self.layer_decay = settings.number(
+            "finetune.layer_decay", self.layer_decay, above=0.0, high=1.0, optional=True
+        )
+        for name in (
+            "max_seq_length",
+            "doc_stride",
+            "max_query_length",
+            "n_best_size",
+            "max_answer_length",
+        ):
+            settings.integer(f"finetune.{name}", getattr(self, name))
+        self.loop = self.loop_settings()
+        self.recovery = Recovery(self.max_non_finite_steps, None)
+
+
+def finetune(model_dir, fine_tuning=None, *, strategy=None, flags_text=None, **overrides):
+    """Fine-tunes the encoder of `fine_tuning` (a `FineTuning`; default: made
+    from gin's bindings and `overrides`, its fields) on its task; returns a
+    summary dict with the scores of each evaluation set.
+
+    Args:
+        model_dir: checkpoints, logs, the prediction files (predictions/)
+            and eval_results.json.
+        strategy: a `tf.distribute.Strategy` (default: the default one).
+        flags_text: the command line's flags, kept as `flags.txt`.
+    """
     # 1. Everything that can be wrong is checked before any compute.
-    if task not in datasets.TASKS:
-        raise ConfigError(f"finetune.task={task!r}: choose one of {', '.join(datasets.TASKS)}")
+    s = fine_tuning or FineTuning(**overrides)
     engines.check("tf", strategy)
-    if precision not in PRECISIONS:
-        raise ConfigError(f"finetune.precision={precision!r}: choose one of {PRECISIONS}")
-    for name, value in (
-        ("pretrained", pretrained),
-        ("jit_compile", jit_compile),
-        ("tensorboard", tensorboard),
-    ):
-        settings.boolean(f"finetune.{name}", value)
-    epochs = settings.number("finetune.epochs", epochs, above=0.0)
-    learning_rate = settings.number("finetune.learning_rate", learning_rate, above=0.0)
-    warmup_proportion = settings.number("finetune.warmup_proportion", warmup_proportion, 0.0, 1.0)
-    clip_norm = settings.number("finetune.clip_norm", clip_norm, above=0.0, optional=True)
-    layer_decay = settings.number(
-        "finetune.layer_decay", layer_decay, above=0.0, high=1.0, optional=True
-    )
-    for name, value in (
-        ("max_seq_length", max_seq_length),
-        ("doc_stride", doc_stride),
-        ("max_query_length", max_query_length),
-        ("n_best_size", n_best_size),
-        ("max_answer_length", max_answer_length),
-        ("keep_checkpoints", keep_checkpoints),
-    ):
-        settings.integer(f"finetune.{name}", value)
-    seed = settings.integer("finetune.seed", seed, minimum=0)
-    run_dir.check_optimizer("finetune.optimizer", optimizer)
-    loop_settings = LoopSettings(steps_per_loop, checkpoint_every, None, 1, None)
-    recovery = Recovery(max_non_finite_steps, None)
-    source = preset.read(encoder, vocab_file, lowercase)
+    source = preset.read(s.encoder, s.vocab_file, s.lowercase)
     config = source.config
-    if max_seq_length > config.max_sequence_length:
-        raise ConfigError(
-            f"finetune.max_seq_length={max_seq_length} exceeds the encoder's "
-            f"max_sequence_length={config.max_sequence_length}"
-        )
-    if task == "squad" and max_query_length + 3 >= max_seq_length:
-        raise ConfigError(
-            f"finetune.max_query_length={max_query_length} leaves no room for the context in "
-            f"max_seq_length={max_seq_length}"
-        )
+    _check_lengths(s, config)
     where, replicas = engines.placement("tf", strategy)
-    _phase(
-        max_seq_length,
-        global_batch_size,
-        1,
-        learning_rate,
-        0.0,
-        None,
-        micro_batch_size,
-        replicas,
-        config,
-    )  # the batch on these replicas, before the data is made
+    _phase(s, 1, None, replicas, config)  # the batch on these replicas, before the data is made
     run_dir.check_writable(model_dir)
-    if records_dir is None and "://" in model_dir:
+    folder = _records_folder(s, model_dir)
+    print(f"reading and tokenizing the {s.task} data", flush=True)
+    data = datasets.load(
+        s.task,
+        source.tokenizer,
+        s.max_seq_length,
+        s.data_dir,
+        s.train_file,
+        s.predict_file,
+        s.doc_stride,
+        s.max_query_length,
+        s.n_best_size,
+        s.max_answer_length,
+        s.null_score_threshold,
+    )
+
+    # 2. The features as records, and the phase.
+    made_by, task_identity, (train_path, train_count) = _train_records(
+        s, source, data, folder, model_dir
+    )
+    steps = max(1, math.ceil(s.epochs * train_count / s.global_batch_size))
+    plan = _phase(s, steps, train_path, replicas, config)
+    data.head.weights = source.weights if s.pretrained else None
+    data.head.layer_decay = s.layer_decay
+
+    # 3. The run's state, and the run in model_dir.
+    run = life.Life(model_dir, s, "tf", where, [plan], config, task=data.head)
+    engine = run.engine
+    vocab_sha256 = made_by[1]
+    run.check(
+        identity.describe(
+            config, vocab_sha256, [plan], s.precision, engine.optimizer, "tf", task_identity
+        )
+    )
+    progress = run.claim(
+        flags_text,
+        f"fine-tuning on {s.task}: {train_count} training features, {steps} steps; encoder "
+        f"{s.encoder} ({'pretrained' if s.pretrained else 'random initialisation'}), "
+        f"{config.num_layers} layers x {config.hidden_dim}, {type(engine.optimizer).__name__}, "
+        f"{s.precision}, {engine.description}, model_dir {model_dir}",
+        shown=data.head.shown,
+    )
+    for note in data.notes:
+        progress.message(note)
+    run.remove_partial_saves()
+    run.say_where_it_starts(
+        finished="the run finished at step {step} ({path}): predicting",
+        resuming="resuming from {path} (step {step})",
+    )
+
+    # 4. Training; 5. predictions and scores.
+    def start_phase(plan, phase_files, resume):
+        engine.start_phase(plan, phase_files, s.seed, resume=resume)
+
+    def predict(summary):
+        summary["results"] = _predict(engine, plan, data, folder, made_by, model_dir, progress)
+
+    files = [PhaseFiles([train_path], None, None)]
+    summary = run.run_phases(
+        files, start_phase, predict, s.recovery, s.loop, peak_flops=None, task=data.head
+    )
+    summary.setdefault("results", {})
+    return summary
+
+
+def _train_records(s, source, data, folder, model_dir):
+    """(what makes the records, the run's task identity, (path, count) of
+    the training features' records). Records are named by what makes them:
+    the data, the tokenizer and the settings; written once."""
+    made_by = (
+        s.task,
+        file_sha256(source.tokenizer.vocab_file),
+        source.tokenizer.lowercase,
+        s.max_seq_length,
+        s.doc_stride,
+        s.max_query_length,
+    )
+    data_key = records.key(data.source, *made_by)
+    task_identity = {
+        "name": s.task,
+        "encoder": os.path.abspath(s.encoder),
+        "pretrained": s.pretrained,
+        "data": data_key,
+    }
+    identity.check_task(model_dir, task_identity)  # before the records are written there
+    written = _records(folder, f"train-{data_key}", data.train, s.max_seq_length)
+    return made_by, task_identity, written
+
+
+def _records_folder(s, model_dir):
+    """The local folder of the features' records (model_dir/data unless
+    given; the records are written as local files)."""
+    if s.records_dir is None and "://" in model_dir:
         raise ConfigError(
             f"with model_dir {model_dir!r} set finetune.records_dir to a local folder for the "
             "features' records"
         )
-    folder = records_dir or os.path.join(model_dir, "data")
-    print(f"reading and tokenizing the {task} data", flush=True)
-    data = datasets.load(
-        task,
-        source.tokenizer,
-        max_seq_length,
-        data_dir,
-        train_file,
-        predict_file,
-        doc_stride,
-        max_query_length,
-        n_best_size,
-        max_answer_length,
-        null_score_threshold,
-    )
-
-    # 2. The features as records, and the phase.
-    # Records are named by what makes them: the file, tokenizer and settings.
-    vocab_sha256 = file_sha256(source.tokenizer.vocab_file)
-    made_by = (
-        task,
-        vocab_sha256,
-        source.tokenizer.lowercase,
-        max_seq_length,
-        doc_stride,
-        max_query_length,
-    )
-    data_key = records.key(data.source, *made_by)
-    task_identity = {
-        "name": task,
-        "encoder": os.path.abspath(encoder),
-        "pretrained": pretrained,
-        "data": data_key,
-    }
-    identity.check_task(model_dir, task_identity)  # before the records are written there
-    train_path, train_count = _records(folder, f"train-{data_key}", data.train, max_seq_length)
-    steps = max(1, math.ceil(epochs * train_count / global_batch_size))
-    plan = _phase(
-        max_seq_length,
-        global_batch_size,
-        steps,
-        learning_rate,
-        warmup_proportion,
-        train_path,
-        micro_batch_size,
-        replicas,
-        config,
-    )
-    data.head.weights = source.weights if pretrained else None
-    data.head.layer_decay = layer_decay
-
-    # 3. The run's state, and the run in model_dir.
-    keras.utils.set_random_seed(seed)
-    schedule = phases_lib.schedule([plan])
-    engine = engines.make(
-        "tf",
-        where,
-        [plan],
-        None,
-        config=config,
-        optimizer=optimizer,
-        schedule=schedule,
-        precision=precision,
-        model_dir=model_dir,
-        keep_checkpoints=keep_checkpoints,
-        clip_norm=clip_norm,
-        jit_compile=jit_compile,
-        task=data.head,
-    )
-    run_dir.check_disk(model_dir, engine.checkpoint_bytes())
-    latest = engine.latest()
-    run = identity.describe(
-        config,
-        vocab_sha256,
-        [plan],
-        precision,
-        engine.optimizer,
-        "tf",
-        task_identity,
-    )
-    identity.check(model_dir, identity.read(model_dir), run, latest)
-    if engine.is_chief:
-        identity.write(model_dir, run)
-        run_dir.write_text(model_dir, "operative_config.gin", gin.operative_config_str())
-        if flags_text is not None:
-            run_dir.write_text(model_dir, "flags.txt", flags_text)
-    progress = Progress(
-        model_dir, 1, tensorboard=tensorboard, write=engine.is_chief, shown=data.head.shown
-    )
-    progress.message(
-        f"fine-tuning on {task}: {train_count} training features, {steps} steps; encoder "
-        f"{encoder} ({'pretrained' if pretrained else 'random initialisation'}), "
-        f"{config.num_layers} layers x {config.hidden_dim}, {type(engine.optimizer).__name__}, "
-        f"{precision}, {engine.description}, model_dir {model_dir}"
-    )
-    for note in data.notes:
-        progress.message(note)
-    removed = engine.remove_partial_saves()
-    if removed:
-        progress.message(f"removed the partial files of a failed save: {', '.join(removed)}")
-    if latest and latest.step >= plan.last_step:
-        engine.restore(latest)
-        progress.message(f"the run finished at step {latest.step} ({latest.path}): predicting")
-    elif latest:
-        progress.message(f"resuming from {latest.path} (step {latest.step})")
-
-    # 4. Training.
-    summary = {"preempted": False, "train": None, "results": {}}
-    with contextlib.closing(progress), PreemptionWatcher() as preemption:
-        if not latest or latest.step < plan.last_step:
-            loop = Loop(
-                engine,
-                loop_settings,
-                recovery,
-                progress,
-                schedule=schedule,
-                config=config,
-                plans=[plan],
-                peak_flops=None,
-                preemption=preemption,
-                saved_step=latest.step if latest else None,
-                task=data.head,
-            )
-            engine.start_phase(plan, PhaseFiles([train_path], None, None), seed, resume=latest)
-            summary.update(loop.run_phase(plan, PhaseFiles([train_path], None, None)))
-
-        # 5. Predictions and scores.
-        if not summary["preempted"]:
-            summary["results"] = _predict(engine, plan, data, folder, made_by, model_dir, progress)
-    summary.update(step=engine.step, model=engine.model, exit_status=preemption.exit_status)
-    return summary
+    return s.records_dir or os.path.join(model_dir, "data")
 
 
-def _phase(
-    seq_length,
-    batch,
-    steps,
-    learning_rate,
-    warmup_proportion,
-    train_path,
-    micro_batch,
-    replicas,
-    config,
-):
+def _check_lengths(s, config):
+    """The features fit the encoder, and a SQuAD question leaves room for
+    its context."""
+    if s.max_seq_length > config.max_sequence_length:
+        raise ConfigError(
+            f"finetune.max_seq_length={s.max_seq_length} exceeds the encoder's "
+            f"max_sequence_length={config.max_sequence_length}"
+        )
+    if s.task == "squad" and s.max_query_length + 3 >= s.max_seq_length:
+        raise ConfigError(
+            f"finetune.max_query_length={s.max_query_length} leaves no room for the context in "
+            f"max_seq_length={s.max_seq_length}"
+        )
+
+
+def _phase(s, steps, train_path, replicas, config):
     """The run's one phase, planned on `replicas`: warmup, then linear decay
     to 0."""
     phase = phases_lib.Phase(
-        seq_length=seq_length,
-        global_batch_size=batch,
+        seq_length=s.max_seq_length,
+        global_batch_size=s.global_batch_size,
         steps=steps,
-        peak_learning_rate=learning_rate,
-        warmup_steps=int(warmup_proportion * steps),
+        peak_learning_rate=s.learning_rate,
+        warmup_steps=int(s.warmup_proportion * steps) if train_path else 0,
         power=1.0,
         max_predictions=1,  # no masked LM here
         train_files=train_path or "",
-        micro_batch_size=micro_batch,
+        micro_batch_size=s.micro_batch_size,
     )
     (plan,) = phases_lib.plan([phase], replicas, config.max_sequence_length)
     return plan

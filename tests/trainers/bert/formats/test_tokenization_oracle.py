@@ -5,7 +5,7 @@
 Pretraining's tokenizer (`data.vocab.Vocabulary.encode`) and fine-tuning's
 (`tokenizer.Tokenizer.encode`, `encode_batch`) give google's ids on every
 text. The exported encoder's tokenizer (`export.export_encoder`, loaded as
-the README does, `keras_hub.models.BertTokenizer.from_preset`) gives them
+docs/data.md does, `keras_hub.models.BertTokenizer.from_preset`) gives them
 too, eagerly and in a graph, except where keras-hub's own normalisation
 cannot follow google's: those characters are pinned in KERAS_HUB_DIFFERS
 (and GRAPH_DIFFERS) with both tokenizations, asserted exactly; a text
