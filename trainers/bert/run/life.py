@@ -58,7 +58,11 @@ class RunSettings:
         self.clip_norm = settings.number(
             f"{name}.clip_norm", self.clip_norm, above=0.0, optional=True
         )
-        self.keep_checkpoints = settings.integer(f"{name}.keep_checkpoints", self.keep_checkpoints)
+        for count in ("keep_checkpoints", "steps_per_loop", "max_non_finite_steps"):
+            setattr(self, count, settings.integer(f"{name}.{count}", getattr(self, count)))
+        self.checkpoint_every = settings.integer(
+            f"{name}.checkpoint_every", self.checkpoint_every, optional=True
+        )
         self.seed = settings.integer(f"{name}.seed", self.seed, minimum=0)
         run_dir.check_optimizer(f"{name}.optimizer", self.optimizer)
         for flag in self.BOOLEANS:
