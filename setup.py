@@ -6,6 +6,18 @@ versions CI and the README commands install.
 
 from setuptools import find_packages, setup
 
+# What the trainer (`trainers/`) imports beyond what lamb_tf does; `lamb_tf`
+# itself needs only Keras (tests/test_packaging.py checks both). In the
+# `cpu` and `gpu` extras, and named alone by tools/install_tpu.sh, which
+# installs TensorFlow's TPU build instead of the `tensorflow` distribution.
+TRAINER = [
+    "gin-config>=0.5",
+    "absl-py>=2.0",
+    "numpy>=1.26",
+    "tokenizers>=0.19",
+    "tensorboard>=2.16",  # the trainer's summaries (TensorFlow 2.21 no longer requires it)
+]
+
 setup(
     name="lamb-tf",
     version="0.1.0",
@@ -22,20 +34,14 @@ setup(
     # The built-in corpus and its vocabulary, kept with the code so the
     # built-in data is the same everywhere (trainers/bert/data/shards/builtin.py).
     package_data={"trainers.bert.data.shards": ["pydoc_topics.json.gz", "builtin_vocab.txt"]},
-    # Keras within the releases the tests ran on: the package relies on a
-    # few private Keras names (lamb_tf/private_api.py). No TensorFlow
-    # distribution here: the extras choose one (below), and a TPU VM gets
-    # `tensorflow-tpu` from tools/install_tpu.sh. A requirement on
+    # What lamb_tf imports, nothing else: Keras within the releases the tests
+    # ran on (the package relies on a few private Keras names,
+    # lamb_tf/private_api.py); the Keras backend is the user's choice. No
+    # TensorFlow distribution here: the extras choose one (below), and a TPU
+    # VM gets `tensorflow-tpu` from tools/install_tpu.sh. A requirement on
     # `tensorflow` would install a second distribution of the same package
     # over `tensorflow-tpu`.
-    install_requires=[
-        "keras>=3.15.1,<3.16",
-        "gin-config>=0.5",
-        "absl-py>=2.0",
-        "numpy>=1.26",
-        "tokenizers>=0.19",
-        "tensorboard>=2.16",  # the trainer's summaries (TensorFlow 2.21 no longer requires it)
-    ],
+    install_requires=["keras>=3.15.1,<3.16"],
     entry_points={
         "console_scripts": [
             "bert-create-pretraining-data=trainers.bert.data.__main__:run",
@@ -49,8 +55,11 @@ setup(
         # The trainer's stack on CPUs and GPUs. keras-hub is here because it
         # requires tensorflow-text, which requires the `tensorflow`
         # distribution (tools/install_tpu.sh installs both without it).
-        "cpu": ["tensorflow>=2.21,<2.22", "keras-hub>=0.32,<0.33"],
-        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22", "keras-hub>=0.32,<0.33"],
+        "cpu": ["tensorflow>=2.21,<2.22", "keras-hub>=0.32,<0.33", *TRAINER],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22", "keras-hub>=0.32,<0.33", *TRAINER],
+        # The trainer's own requirements without a TensorFlow or keras-hub:
+        # what tools/install_tpu.sh names beside tensorflow-tpu.
+        "trainer": TRAINER,
         # The trainer's JAX engine (--engine=jax, KERAS_BACKEND=jax): its
         # checkpoints are orbax's. On GPUs add jax[cuda13], on TPUs jax[tpu].
         "jax": ["jax>=0.10", "orbax-checkpoint>=0.12"],

@@ -27,12 +27,12 @@ from trainers import stack  # noqa: E402
 # CI names the stack a suite runs on (.ci/run): a package the stack installs
 # must be there, and a test that needs it fails rather than skips. The
 # extras whose packages each stack has: `.[cpu,test]`, and tools/install_tpu.sh's
-# `[test]` with tensorflow-tpu; [test] holds the packages of [jax], [plots]
-# and [corpus] (setup.py).
+# `[trainer,test]` with tensorflow-tpu; [cpu] holds the packages of [trainer],
+# and [test] those of [jax], [plots] and [corpus] (setup.py).
 CI_STACK = "LAMB_TF_CI_STACK"
 CI_EXTRAS = {
-    "cpu": {"cpu", "test", "jax", "plots", "corpus"},
-    "tpu": {"test", "jax", "plots", "corpus"},
+    "cpu": {"cpu", "trainer", "test", "jax", "plots", "corpus"},
+    "tpu": {"trainer", "test", "jax", "plots", "corpus"},
 }
 
 

@@ -38,7 +38,9 @@ fi
 # keras-hub and tensorflow-text without their requirements, then those.
 "${pip[@]}" --no-deps keras-hub tensorflow-text
 "${pip[@]}" keras absl-py numpy packaging regex rich kagglehub kagglesdk sentencepiece tokenizers
-# lamb-tf itself requires no TensorFlow distribution (setup.py).
-"${pip[@]}" -e "$root${extras:+[$extras]}"
+# lamb-tf with its `trainer` extra (gin-config, absl-py, tokenizers,
+# tensorboard...), not `cpu` or `gpu`, which require the `tensorflow`
+# distribution; lamb-tf itself requires Keras only (setup.py).
+"${pip[@]}" -e "$root[trainer${extras:+,$extras}]"
 # Exactly one TensorFlow, and tensorflow-text built for it, or exit 1.
 "$python" -m trainers.stack

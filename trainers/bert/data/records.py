@@ -7,6 +7,8 @@ import os
 
 import tensorflow as tf
 
+from trainers import atomic
+
 MANIFEST = "manifest.json"
 
 
@@ -53,20 +55,14 @@ def shard_name(output_dir, shard, num_shards):
 
 
 def write_atomically(path, records):
-    """Writes records to `path` through a temporary name in the same folder
-    and renames it at the end, so a crash never leaves a truncated file
-    under the final name. Returns the number of records."""
-    tmp = f"{path}.tmp-{os.getpid()}"
+    """Writes records to `path` atomically (trainers/atomic.py): a crash never
+    leaves a truncated file under the final name. Returns the number of
+    records."""
     count = 0
-    try:
-        with tf.io.TFRecordWriter(tmp) as writer:
-            for record in records:
-                writer.write(record)
-                count += 1
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic.temporary_path(path) as tmp, tf.io.TFRecordWriter(tmp) as writer:
+        for record in records:
+            writer.write(record)
+            count += 1
     return count
 
 
@@ -90,13 +86,11 @@ def remove_manifest(output_dir, name=MANIFEST):
 
 
 def write_manifest(output_dir, manifest, name=MANIFEST):
-    """`manifest` as JSON, through a temporary name of this process's
-    (processes writing the same name never share one)."""
+    """`manifest` as JSON, atomically (trainers/atomic.py: processes writing
+    the same name never share a temporary file)."""
     path = os.path.join(output_dir, name)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
+    with atomic.file(path, "w") as f:
         json.dump(manifest, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
     return path
 
 

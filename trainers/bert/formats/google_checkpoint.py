@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+from trainers import atomic
 from trainers.bert.errors import ConfigError
 
 CHECKPOINT, CONFIG, VOCAB = "bert_model.ckpt", "bert_config.json", "vocab.txt"
@@ -162,8 +163,7 @@ def write_config(config, path):
         "type_vocab_size": config.num_segments,
         "vocab_size": config.vocabulary_size,
     }
-    with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(raw, f, indent=2, sort_keys=True)
+    atomic.write_text(path, json.dumps(raw, indent=2, sort_keys=True))
 
 
 # ----------------------------------------------------------------- checkpoints
@@ -186,22 +186,21 @@ def read(path):
 def write(model, config, vocab_file, output_dir):
     """`model` (the pretraining model, or an encoder) as bert_model.ckpt,
     bert_config.json and vocab.txt in `output_dir`; returns the folder.
-    The checkpoint is written under a temporary prefix and renamed, index
-    last: a reader never takes a half-written one for a checkpoint."""
+    The checkpoint is written under a temporary prefix and renamed
+    (trainers/atomic.py), index last: a reader never takes a half-written
+    one for a checkpoint."""
     ours = {v.path: np.asarray(v.numpy()) for v in model.weights}
     rows = [row for row in names(config.num_layers) if row.ours in ours]
     tf.io.gfile.makedirs(output_dir)
     prefix = os.path.join(output_dir, CHECKPOINT)
-    tmp = f"{prefix}.tmp-{os.getpid()}"
     tensors = [tf.constant(to_google(ours[row.ours], row, config)) for row in rows]
-    tf.raw_ops.SaveV2(
-        prefix=tmp,
-        tensor_names=[row.theirs for row in rows],
-        shape_and_slices=[""] * len(rows),
-        tensors=tensors,
-    )
-    for suffix in (".data-00000-of-00001", ".index"):
-        tf.io.gfile.rename(tmp + suffix, prefix + suffix, overwrite=True)
+    with atomic.temporary_path(prefix, suffixes=(".data-00000-of-00001", ".index")) as tmp:
+        tf.raw_ops.SaveV2(
+            prefix=tmp,
+            tensor_names=[row.theirs for row in rows],
+            shape_and_slices=[""] * len(rows),
+            tensors=tensors,
+        )
     write_config(config, os.path.join(output_dir, CONFIG))
     if vocab_file:
         tf.io.gfile.copy(vocab_file, os.path.join(output_dir, VOCAB), overwrite=True)

@@ -192,5 +192,10 @@ class Life:
                     break
             if not summary["preempted"]:
                 ending(summary)
-        summary.update(step=engine.step, model=engine.model, exit_status=preemption.exit_status)
+        summary.update(
+            step=engine.step,
+            model=engine.model,
+            optimizer=engine.optimizer,
+            exit_status=preemption.exit_status,
+        )
         return summary

@@ -6,6 +6,7 @@ import shutil
 
 import tensorflow as tf
 
+from trainers import atomic
 from trainers.bert.errors import ConfigError
 
 
@@ -19,19 +20,15 @@ def check_optimizer(setting, optimizer):
 
 
 def write_text(model_dir, name, text):
-    with tf.io.gfile.GFile(os.path.join(model_dir, name), "w") as f:
-        f.write(text)
+    """`text` as `model_dir/name`, atomically (a restart reads these)."""
+    return atomic.write_text(os.path.join(model_dir, name), text)
 
 
 def write_atomically(path, text):
-    """`text` to `path` (also on gs://) through a temporary name: a reader
-    never finds it half written."""
+    """`text` to `path` (also on gs://), its folder made if need be,
+    atomically (trainers/atomic.py): a reader never finds it half written."""
     tf.io.gfile.makedirs(os.path.dirname(path) or ".")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-    return path
+    return atomic.write_text(path, text)
 
 
 def check_writable(model_dir):

@@ -33,6 +33,7 @@ import shutil
 import sys
 import tempfile
 
+from trainers import atomic
 from trainers.bert.data import records
 from trainers.bert.data.shards import corpus, create, instances
 from trainers.bert.errors import ConfigError
@@ -54,11 +55,7 @@ def vocab_file(data_dir):
             if f.read() == kept:
                 return path
     os.makedirs(data_dir, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"  # atomic: other processes may read it
-    with open(tmp, "wb") as f:
-        f.write(kept)
-    os.replace(tmp, path)
-    return path
+    return atomic.write_bytes(path, kept)  # atomic: other processes may read it
 
 
 def shards(data_dir, seq_length, max_predictions, dupe_factor=5, seed=12345):

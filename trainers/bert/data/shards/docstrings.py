@@ -16,6 +16,7 @@ import hashlib
 import os
 import sysconfig
 
+from trainers import atomic
 from trainers.bert.data.shards import corpus
 
 MIN_WORDS = 8
@@ -62,10 +63,7 @@ def write(path, split, root=None):
     chosen = [f for f, h in zip(files, held) if h == (split == "heldout")]
     text = "\n\n".join("\n".join(d) for d in documents(chosen)) + "\n"
     data = text.encode("utf-8")
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    atomic.write_bytes(path, data)
     return {
         "documents": text.count("\n\n") + 1,
         "bytes": len(data),

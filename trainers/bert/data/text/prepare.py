@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from trainers import atomic
 from trainers.bert.data import records
 from trainers.bert.data.patterns import match_files
 from trainers.bert.data.text import sources
@@ -116,7 +117,7 @@ def _read(path):
 
 def _remove_parts(output_dir):
     for name in os.listdir(output_dir):
-        if name.endswith(PART) or ".tmp-" in name:
+        if name.endswith(PART) or atomic.TEMPORARY in name:
             os.remove(os.path.join(output_dir, name))
 
 
@@ -175,9 +176,9 @@ def _prepare_file(job):
     for shard in shards:  # the whole file is done: its shards become visible
         name = os.path.join(output_dir, shard["file"])
         counts["bytes_out"] += os.path.getsize(name + PART)
-        os.replace(name + PART, name)
+        atomic.replace(name + PART, name)  # fsync'ed, renamed, the folder fsync'ed
     if options.dedup:
-        _write_bytes(os.path.join(output_dir, f"{stem}.digests"), b"".join(digests))
+        atomic.write_bytes(os.path.join(output_dir, f"{stem}.digests"), b"".join(digests))
     counts.update(
         bytes_in=os.path.getsize(path), shards=shards, seconds=time.perf_counter() - start
     )
@@ -219,7 +220,7 @@ def _dedup(output_dir, jobs, parts, log):
             gone = [d for d, k in zip(documents, mask) if not k]
             part["sentences"] -= sum(d.count("\n") + 1 for d in gone)
             documents = [d for d, k in zip(documents, mask) if k]
-            _write_bytes(name, ("\n\n".join(documents) + "\n").encode("utf-8"))
+            atomic.write_bytes(name, ("\n\n".join(documents) + "\n").encode("utf-8"))
             shard["documents"] = len(documents)
         dropped = int((~kept).sum())
         removed += dropped
@@ -229,7 +230,7 @@ def _dedup(output_dir, jobs, parts, log):
             os.path.getsize(os.path.join(output_dir, s["file"])) for s in part["shards"]
         )
         stem = _stem(index, path)
-        _write_bytes(os.path.join(output_dir, f"{stem}.digests"), own[kept].tobytes())
+        atomic.write_bytes(os.path.join(output_dir, f"{stem}.digests"), own[kept].tobytes())
         records.write_manifest(output_dir, part, f"{stem}.json")
     log(f"removed {removed:,} duplicate document(s)")
 
@@ -251,10 +252,3 @@ def _merge(parts, options):
         "shards": [s["file"] for p in parts for s in p["shards"]],
         "segmenter": f"sentencex ({options.language})",
     }
-
-
-def _write_bytes(path, data):
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
