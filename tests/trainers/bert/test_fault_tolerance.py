@@ -2,6 +2,7 @@
 
 import collections
 import dataclasses
+import functools
 import os
 import resource
 import shutil
@@ -14,43 +15,19 @@ import pytest
 import tensorflow as tf
 
 from tests.scripts import ROOT, SignalOnFirstProgress, logged_step, run_process
-from trainers.bert import train
+from tests.trainers.bert import runs
 from trainers.bert.data.shards import builtin
 from trainers.bert.engines.tf_engine import checkpoints
 from trainers.bert.errors import ConfigError, DataError, TrainingError
-from trainers.bert.run.phases import Phase
 from trainers.bert.run.preemption import EXIT_STATUS
 
-SEQ, PREDICTIONS = 32, 5
-
-
-def _phases(train_files="builtin:pydoc", steps=8):
-    return [
-        Phase(
-            seq_length=SEQ,
-            max_predictions=PREDICTIONS,
-            global_batch_size=8,
-            steps=steps,
-            warmup_steps=2,
-            peak_learning_rate=1e-2,
-            train_files=train_files,
-        )
-    ]
-
-
-def _train(model_dir, data_dir, **kwargs):
-    settings = dict(
-        phases=_phases(),
-        model_overrides={"dropout": 0.0},
-        steps_per_loop=2,
-        checkpoint_every=4,
-        eval_steps=1,
-        data_dir=data_dir,
-        peak_flops=1e11,
-        export=False,
-    )
-    settings.update(kwargs)
-    return train.train(str(model_dir), **settings)
+SEQ, PREDICTIONS = runs.SEQ_LENGTH, runs.MAX_PREDICTIONS
+PHASE = runs.phase(steps=8, warmup_steps=2)
+# One phase of 8 steps, checkpoints every 4, TensorBoard's summaries
+# written, no export.
+_train = functools.partial(
+    runs.train, phases=[PHASE], checkpoint_every=4, tensorboard=True, export=False
+)
 
 
 def test_sigterm_checkpoints_and_a_restart_ends_with_the_uninterrupted_weights(
@@ -137,7 +114,7 @@ def _poisoned_shard(builtin_data_dir, folder):
 
 def test_non_finite_steps_are_skipped_then_restored_then_stop(tmp_path, builtin_data_dir):
     poisoned = _poisoned_shard(builtin_data_dir, str(tmp_path / "poisoned"))
-    clean = _phases(steps=4)[0]
+    clean = dataclasses.replace(PHASE, steps=4)
     bad = dataclasses.replace(clean, train_files=poisoned, steps=20)
     model_dir = tmp_path / "run"
     with pytest.raises(TrainingError) as error:
@@ -173,14 +150,18 @@ def test_too_little_disk_is_named(tmp_path, builtin_data_dir, monkeypatch):
     assert not (tmp_path / checkpoints.CHECKPOINTS).exists()
 
 
-PHASE_BINDINGS = dict(
-    seq_length=SEQ,
-    max_predictions=PREDICTIONS,
-    global_batch_size=8,
-    steps=8,
-    warmup_steps=2,
-    peak_learning_rate=1e-2,
-)
+# PHASE as gin binds it.
+PHASE_BINDINGS = {
+    name: getattr(PHASE, name)
+    for name in (
+        "seq_length",
+        "max_predictions",
+        "global_batch_size",
+        "steps",
+        "warmup_steps",
+        "peak_learning_rate",
+    )
+}
 
 
 def test_a_failed_save_leaves_nothing_and_says_where_a_restart_resumes(tmp_path, builtin_data_dir):
@@ -228,7 +209,12 @@ def test_an_unreadable_record_without_a_manifest_is_named(tmp_path, builtin_data
     corrupt.write_bytes(bytes(data))
     model_dir = tmp_path / "run"
     with pytest.raises(DataError) as error:
-        _train(model_dir, builtin_data_dir, phases=_phases(str(corrupt)), jit_compile=False)
+        _train(
+            model_dir,
+            builtin_data_dir,
+            phases=[dataclasses.replace(PHASE, train_files=str(corrupt))],
+            jit_compile=False,
+        )
     message = str(error.value)
     assert f"unreadable input record, {corrupt}: corrupted record at" in message
     assert "phase 1, after step" in message and "a restart resumes from" in message
@@ -238,7 +224,7 @@ def test_loss_spike_rollback_restores_then_stops(tmp_path, builtin_data_dir, cap
     # A learning rate of 100 makes the loss explode after the first
     # checkpoint: the rollback restores it once, then stops when the spike
     # comes back.
-    diverging = dataclasses.replace(_phases(steps=40)[0], peak_learning_rate=100.0, warmup_steps=10)
+    diverging = dataclasses.replace(PHASE, steps=40, peak_learning_rate=100.0, warmup_steps=10)
     with pytest.raises(TrainingError) as error:
         _train(tmp_path, builtin_data_dir, phases=[diverging], loss_spike_factor=2.0)
     message = str(error.value)

@@ -3,6 +3,7 @@ learning rate re-warming at the boundary, moments carried over or reset,
 exact resume mid-phase, the exported encoder, errors before training."""
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from tests import float32
+from tests.trainers.bert import runs
 from trainers import stack
 from trainers.bert import train
 from trainers.bert.data.shards import builtin
@@ -21,34 +23,16 @@ from trainers.bert.engines.tf_engine import checkpoints
 from trainers.bert.errors import ConfigError, DataError
 from trainers.bert.formats import export
 from trainers.bert.model import bert as model
-from trainers.bert.run.phases import Phase
 
-NO_DROPOUT = {"dropout": 0.0}
-
-
-def _phases(reset_optimizer=False, **overrides):
-    first = dict(seq_length=32, max_predictions=5, global_batch_size=8, steps=6)
-    first.update(warmup_steps=2, peak_learning_rate=1e-2, micro_batch_size=4)
-    second = dict(seq_length=64, max_predictions=10, global_batch_size=4, steps=4)
-    second.update(warmup_steps=2, peak_learning_rate=5e-3, reset_optimizer=reset_optimizer)
-    first.update(overrides)
-    return [Phase(**first), Phase(**second)]
-
-
-def _train(model_dir, data_dir, phases=None, **kwargs):
-    settings = dict(
-        phases=phases or _phases(),
-        model_overrides=NO_DROPOUT,
-        steps_per_loop=2,
-        checkpoint_every=2,
-        keep_checkpoints=10,
-        eval_steps=2,
-        data_dir=data_dir,
-        peak_flops=1e11,
-        clip_norm=None,  # clipping would hide a gradient of the wrong size
-    )
-    settings.update(kwargs)
-    return train.train(str(model_dir), **settings)
+# Every checkpoint kept (the resumes start from each), two evaluation
+# batches, TensorBoard's summaries written (`full_run` looks for them).
+_train = functools.partial(
+    runs.train,
+    keep_checkpoints=10,
+    eval_steps=2,
+    tensorboard=True,
+    clip_norm=None,  # clipping would hide a gradient of the wrong size
+)
 
 
 def _weights(result):
@@ -103,7 +87,7 @@ def test_both_phases_run_and_the_learning_rate_warms_up_again(full_run):
 
 
 def test_reset_switch_restarts_the_optimizer_at_phase_two(tmp_path, builtin_data_dir, full_run):
-    result = _train(tmp_path, builtin_data_dir, _phases(reset_optimizer=True))
+    result = _train(tmp_path, builtin_data_dir, runs.two_phases(reset_optimizer=True))
     assert int(result["optimizer"].iterations.numpy()) == 4  # bias correction from t=1
     carried = _weights(full_run[1])
     assert max(float(np.abs(a - b).max()) for a, b in zip(_weights(result), carried)) > 1e-4
@@ -175,7 +159,7 @@ def _to_ram(local_folder, name):
 def test_object_store_paths_for_data_vocabulary_and_model_dir(builtin_data_dir):
     # TensorFlow's in-memory filesystem stands in for gs://: nothing may go
     # through local file APIs (they would write a local folder named "ram:").
-    phases = _phases(steps=2, warmup_steps=1)
+    phases = runs.two_phases(steps=2, warmup_steps=1)
     for index, phase in enumerate(phases):
         train_files, eval_files = builtin.shards(
             builtin_data_dir, phase.seq_length, phase.max_predictions
@@ -210,12 +194,12 @@ def test_object_store_shard_is_checked_against_its_manifest(builtin_data_dir):
     with tf.io.gfile.GFile(shard, "wb") as f:
         f.write(content[:-10])
     with pytest.raises(DataError, match="truncated"):
-        _train("ram://truncated_run", None, _phases(train_files=f"{folder}/*.tfrecord")[:1])
+        _train("ram://truncated_run", None, runs.two_phases(train_files=f"{folder}/*.tfrecord")[:1])
 
 
 def test_built_in_data_with_an_object_store_model_dir_needs_a_local_data_dir():
     with pytest.raises(ConfigError, match="set train.data_dir to a local folder"):
-        train.train("ram://builtin_run", phases=_phases())
+        train.train("ram://builtin_run", phases=runs.two_phases())
 
 
 def _targets(pattern):
@@ -247,16 +231,7 @@ def test_training_beats_the_token_frequencies(tmp_path, builtin_data_dir):
     """A model that learned only which tokens are frequent reaches the
     unigram baseline (60 steps of this run do: 0.065 and 6.15 against
     0.065 and 6.02); one that uses the context goes clearly beyond it."""
-    phases = [
-        Phase(
-            seq_length=32,
-            max_predictions=5,
-            global_batch_size=32,
-            steps=500,
-            warmup_steps=80,
-            peak_learning_rate=2e-2,
-        )
-    ]
+    phases = [runs.phase(global_batch_size=32, steps=500, warmup_steps=80, peak_learning_rate=2e-2)]
     result = _train(
         tmp_path,
         builtin_data_dir,
@@ -276,7 +251,7 @@ def test_training_beats_the_token_frequencies(tmp_path, builtin_data_dir):
 
 def test_the_run_says_when_it_trains_without_xla(tmp_path, builtin_data_dir, capsys):
     # TensorFlow's TPU build cannot XLA-compile for the CPU (CI's TPU stack).
-    _train(tmp_path, builtin_data_dir, _phases(steps=2, warmup_steps=1)[:1], export=False)
+    _train(tmp_path, builtin_data_dir, runs.two_phases(steps=2, warmup_steps=1)[:1], export=False)
     said = "cannot XLA-compile for the CPU: the steps run without XLA" in capsys.readouterr().out
     assert said == stack.is_tpu_build()
 
@@ -293,9 +268,13 @@ def test_target_accuracy_stops_training(tmp_path, builtin_data_dir):
         ({"steps_per_loop": 0}, ConfigError, "train.steps_per_loop must be an integer >= 1"),
         ({"model": "huge"}, ConfigError, "train.model='huge' is neither a preset"),
         ({"model_overrides": {"layers": 3}}, ConfigError, "unknown fields ['layers']"),
-        ({"phases": _phases(global_batch_size=7)}, ConfigError, "global_batch_size=7"),
-        ({"phases": _phases(micro_batch_size=3)}, ConfigError, "micro_batch_size=3"),
-        ({"phases": _phases(train_files="/nonexistent/*.tfrecord")}, DataError, "/nonexistent"),
+        ({"phases": runs.two_phases(global_batch_size=7)}, ConfigError, "global_batch_size=7"),
+        ({"phases": runs.two_phases(micro_batch_size=3)}, ConfigError, "micro_batch_size=3"),
+        (
+            {"phases": runs.two_phases(train_files="/nonexistent/*.tfrecord")},
+            DataError,
+            "/nonexistent",
+        ),
         # Non-finite, out of range or of the wrong type, as gin may pass them.
         ({"clip_norm": float("nan")}, ConfigError, "train.clip_norm must be a finite number"),
         ({"clip_norm": 0.0}, ConfigError, "train.clip_norm must be a finite number > 0.0"),
@@ -309,16 +288,20 @@ def test_target_accuracy_stops_training(tmp_path, builtin_data_dir):
         ({"model_overrides": {"dropout": float("nan")}}, ConfigError, "dropout must be a finite"),
         ({"model_overrides": {"num_layers": 0}}, ConfigError, "num_layers must be an integer"),
         (
-            {"phases": _phases(peak_learning_rate=float("nan"))},
+            {"phases": runs.two_phases(peak_learning_rate=float("nan"))},
             ConfigError,
             "phase 1 (Phase #0): `peak_learning_rate` must be",
         ),
         (
-            {"phases": _phases(steps=float("nan"))},
+            {"phases": runs.two_phases(steps=float("nan"))},
             ConfigError,
             "phase 1 (Phase #0): steps must be an integer >= 1, got nan",
         ),
-        ({"phases": _phases(reset_optimizer=1)}, ConfigError, "reset_optimizer must be True"),
+        (
+            {"phases": runs.two_phases(reset_optimizer=1)},
+            ConfigError,
+            "reset_optimizer must be True",
+        ),
         ({"phases": ["phase1"]}, ConfigError, "train.phases[0] is not a Phase: 'phase1'"),
     ],
 )
@@ -332,7 +315,7 @@ def test_misconfiguration_fails_before_training(tmp_path, builtin_data_dir, kwar
 def test_data_of_the_wrong_length_is_named(tmp_path, builtin_data_dir):
     pattern, _ = builtin.shards(builtin_data_dir, 32, 5)
     with pytest.raises(DataError, match="has length 32, expected 64"):
-        _train(tmp_path, builtin_data_dir, _phases(train_files=pattern, seq_length=64))
+        _train(tmp_path, builtin_data_dir, runs.two_phases(train_files=pattern, seq_length=64))
 
 
 def test_dynamic_masking_draws_new_targets(tmp_path, builtin_data_dir, full_run):
@@ -346,12 +329,7 @@ def test_dynamic_masking_draws_new_targets(tmp_path, builtin_data_dir, full_run)
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_runs(tmp_path, builtin_data_dir, precision):
-    phases = [
-        Phase(
-            seq_length=32, max_predictions=5, global_batch_size=8, steps=4, peak_learning_rate=1e-2
-        )
-    ]
-    result = _train(tmp_path, builtin_data_dir, phases, precision=precision)
+    result = _train(tmp_path, builtin_data_dir, [runs.phase()], precision=precision)
     assert result["step"] == 4 and np.isfinite(result["train"]["loss"])
     backbone = result["model"].get_layer("bert_backbone")
     assert backbone.dtype_policy.name == precision
@@ -361,7 +339,7 @@ def test_mixed_precision_runs(tmp_path, builtin_data_dir, precision):
 def _initial_weights(data_dir, seed=0):
     """The weights `train` starts from (same seed, same construction)."""
     keras.utils.set_random_seed(seed)
-    config = model.bert_config("tiny", NO_DROPOUT, builtin.vocab_file(data_dir))
+    config = model.bert_config("tiny", runs.NO_DROPOUT, builtin.vocab_file(data_dir))
     return [v.numpy() for v in model.build_pretraining_model(config).weights]
 
 

@@ -63,20 +63,12 @@ def test_engine_settings_that_cannot_run_stop_in_one_line_with_status_2(
 SAME_START = """
 import sys
 import numpy as np
-from trainers.bert import train
-from trainers.bert.run.phases import Phase
+from tests.trainers.bert import runs
 
 model_dir, data_dir, init_checkpoint, out = sys.argv[1:5]
-phases = [
-    Phase(seq_length=32, max_predictions=5, global_batch_size=8, steps=4, warmup_steps=1,
-          peak_learning_rate=1e-2, micro_batch_size=4),
-    Phase(seq_length=64, max_predictions=10, global_batch_size=4, steps=2, warmup_steps=1,
-          peak_learning_rate=5e-3),
-]
-result = train.train(
-    model_dir, phases=phases, model_overrides={"dropout": 0.0}, clip_norm=None,
-    init_checkpoint=init_checkpoint, data_dir=data_dir, steps_per_loop=2,
-    checkpoint_every=None, eval_steps=1, peak_flops=1e11, tensorboard=False)
+phases = [runs.phase(warmup_steps=1, micro_batch_size=4), runs.long_phase(warmup_steps=1)]
+result = runs.train(model_dir, data_dir, phases, clip_norm=None, checkpoint_every=None,
+                    init_checkpoint=init_checkpoint)
 values = {"weights/" + v.path: np.asarray(v) for v in result["model"].weights}
 for v in result["optimizer"].variables:
     values["slots/" + v.path.split("/", 1)[1]] = np.asarray(v)

@@ -4,6 +4,8 @@ both engines, computing that graph's function; the export restored by that
 graph; a keras-hub preset; and bad checkpoints stopped before anything is
 written."""
 
+import dataclasses
+import functools
 import os
 import shutil
 
@@ -16,15 +18,14 @@ from tests import google_bert
 from tests.conftest import requires
 from tests.float32 import forward_atol
 from tests.scripts import run_process
-from trainers.bert import train
+from tests.trainers.bert import runs
 from trainers.bert.data.shards import builtin
 from trainers.bert.errors import ConfigError
 from trainers.bert.formats import google_checkpoint, warm_start
 from trainers.bert.model import bert as model_lib
-from trainers.bert.run.phases import Phase
 
 pytestmark = pytest.mark.slow
-SEQ, PREDICTIONS = 32, 5
+SEQ, PREDICTIONS = runs.SEQ_LENGTH, runs.MAX_PREDICTIONS
 CONFIG = model_lib.preset("tiny", vocabulary_size=4096, dropout=0.0)
 # The additions behind each output, for `forward_atol`: in each layer
 # those of a query, an attention score (head size), a weighted sum of
@@ -42,16 +43,13 @@ TERMS = {
 v1 = tf.compat.v1
 
 
-def _phase(steps=1, learning_rate=1e-12):
-    return Phase(seq_length=SEQ, max_predictions=PREDICTIONS, global_batch_size=8, steps=steps,
-                 peak_learning_rate=learning_rate)  # fmt: skip
-
-
-def _train(model_dir, data_dir, **kwargs):
-    settings = dict(phases=[_phase()], model_overrides={"dropout": 0.0}, steps_per_loop=1,
-                    eval_steps=1, data_dir=data_dir, peak_flops=1e11, tensorboard=False,
-                    export=False)  # fmt: skip
-    return train.train(str(model_dir), **{**settings, **kwargs})
+# One step at a learning rate of 1e-12: the weights stay the warm start's.
+STEP = runs.phase(steps=1, peak_learning_rate=1e-12)
+# One step a loop; checkpoints at the trainer's default interval (at the
+# phase end only), no export unless asked.
+_train = functools.partial(
+    runs.train, phases=[STEP], steps_per_loop=1, checkpoint_every=100, export=False
+)
 
 
 def _google_config(**changes):
@@ -205,7 +203,7 @@ def test_warm_start_computes_googles_function_and_its_graph_restores_the_export(
         assert_same_function(ours, google_outputs(batch, exported, restore=restore))
     # A restart resumes its own checkpoint and leaves the warm start aside.
     again = _train(tmp_path / "run", builtin_data_dir, init_checkpoint=str(folder),
-                   phases=[_phase(2)])  # fmt: skip
+                   phases=[dataclasses.replace(STEP, steps=2)])  # fmt: skip
     assert again["step"] == 2 and "init_checkpoint left aside" in capsys.readouterr().out
 
 

@@ -1,6 +1,7 @@
 """A restart on a model_dir must be the same run, or stop before writing."""
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -10,30 +11,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from trainers.bert import train
+from tests.trainers.bert import runs
 from trainers.bert.errors import ConfigError
 from trainers.bert.run import identity
 from trainers.bert.run.checkpoint import Checkpoint
-from trainers.bert.run.phases import Phase
 
-PHASES = [
-    Phase(seq_length=32, max_predictions=5, global_batch_size=8, steps=4, peak_learning_rate=1e-2),
-    Phase(seq_length=64, max_predictions=10, global_batch_size=4, steps=2, peak_learning_rate=5e-3),
-]
-
-
-def _train(model_dir, data_dir, **kwargs):
-    settings = dict(
-        phases=PHASES,
-        steps_per_loop=2,
-        checkpoint_every=2,
-        eval_steps=1,
-        data_dir=data_dir,
-        peak_flops=1e11,
-        tensorboard=False,
-    )
-    settings.update(kwargs)
-    return train.train(str(model_dir), **settings)
+PHASES = [runs.phase(), runs.long_phase()]
+# Dropout on, as the tiny preset has it.
+_train = functools.partial(runs.train, phases=PHASES, model_overrides=None)
 
 
 def _log(model_dir):
