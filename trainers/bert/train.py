@@ -35,7 +35,7 @@ from trainers.bert.data.shards import builtin, corpus
 from trainers.bert.data.shards.vocab import Vocabulary
 from trainers.bert.errors import ConfigError
 from trainers.bert.formats import google_checkpoint, warm_start
-from trainers.bert.formats.export import export_encoder
+from trainers.bert.formats.export import ENCODER, export_encoder
 from trainers.bert.model import bert as model_lib
 from trainers.bert.run import identity, life, run_dir
 from trainers.bert.run import phases as phases_lib
@@ -281,6 +281,7 @@ def _announce(run, s, warm):
     run.say_where_it_starts(
         finished="the run finished at step {step} ({path}): no steps left",
         resuming="resuming from {path} (phase {phase}, step {step})",
+        outputs=[ENCODER, GOOGLE_CHECKPOINT],
     )
     return peak_flops
 

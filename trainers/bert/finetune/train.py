@@ -227,6 +227,7 @@ def finetune(model_dir, fine_tuning=None, *, strategy=None, flags_text=None, **o
     run.say_where_it_starts(
         finished="the run finished at step {step} ({path}): predicting",
         resuming="resuming from {path} (step {step})",
+        outputs=[PREDICTIONS, RESULTS],
     )
 
     # 4. Training; 5. predictions and scores.

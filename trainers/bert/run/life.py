@@ -15,10 +15,12 @@
 
 import contextlib
 import dataclasses
+import os
 from typing import ClassVar
 
 import gin
 import keras
+import tensorflow as tf
 
 from trainers.bert import engines, settings
 from trainers.bert.errors import ConfigError
@@ -111,12 +113,12 @@ class Life:
         )
         run_dir.check_disk(model_dir, self.engine.checkpoint_bytes())
         self.latest = self.engine.latest()
-        self.progress = self.identity = None
+        self.progress = self.identity = self.saved = None
 
     def check(self, run):
         """Stops unless model_dir holds this run (`identity.describe`) or none."""
-        self.identity = run
-        identity.check(self.model_dir, identity.read(self.model_dir), run, self.latest)
+        self.identity, self.saved = run, identity.read(self.model_dir)
+        identity.check(self.model_dir, self.saved, run, self.latest)
 
     def claim(self, flags_text, headline, shown=None):
         """Writes the checked run's files and opens the progress report with
@@ -148,15 +150,42 @@ class Life:
         """The newest checkpoint ends the last phase: nothing left to train."""
         return self.latest is not None and self.latest.step >= self.plans[-1].last_step
 
-    def say_where_it_starts(self, finished, resuming):
+    def extends(self):
+        """The step at which the run in model_dir finished, when these
+        phases ask for more steps; else None."""
+        if self.latest is None or self.saved is None or self.finished():
+            return None
+        done = sum(phase["steps"] for phase in self.saved["phases"])
+        return done if self.latest.step >= done else None
+
+    def keep_finished(self, outputs):
+        """Before an extension trains a step: says so, and keeps the finished
+        run's `outputs` (names in model_dir) and its final checkpoint in
+        `model_dir/finished-<step>/`, which the extension never touches."""
+        step = self.extends()
+        if step is None:
+            return
+        last = self.plans[-1].last_step
+        kept = os.path.join(self.model_dir, f"finished-{step}")
+        self.progress.message(
+            f"the run in model_dir finished at step {step}; these phases ask for {last} steps: "
+            f"{last - step} more, whose exports will replace {', '.join(outputs)}. The finished "
+            f"run's are kept in {kept} with its final checkpoint"
+        )
+        if self.engine.is_chief and not tf.io.gfile.exists(kept):
+            _copy_aside(self.model_dir, outputs, self.latest.path, kept)
+
+    def say_where_it_starts(self, finished, resuming, outputs):
         """Restores a finished run's weights (for the job's ending) and says
         so with `finished`, or says a resume with `resuming` (both
-        formatted with the checkpoint's `step`, `path`, `phase`)."""
+        formatted with the checkpoint's `step`, `path`, `phase`), after
+        keeping aside the `outputs` of a finished run these phases extend."""
         latest = self.latest
         if self.finished():
             self.engine.restore(latest)
             self.progress.message(finished.format(**latest._asdict()))
         elif latest:
+            self.keep_finished(outputs)
             self.progress.message(
                 resuming.format(**{**latest._asdict(), "phase": latest.phase + 1})
             )
@@ -199,3 +228,36 @@ class Life:
             exit_status=preemption.exit_status,
         )
         return summary
+
+
+def _copy_aside(model_dir, outputs, checkpoint, kept):
+    """Copies `outputs` and the checkpoint's files (a path prefix, or a
+    folder) into `kept`, through a temporary folder renamed last: a
+    `finished-<step>` folder is whole."""
+    # Object stores have no folder rename: there the copy goes in place.
+    partial = f"{kept}.partial" if "://" not in kept else kept
+    if partial != kept and tf.io.gfile.exists(partial):
+        tf.io.gfile.rmtree(partial)
+    targets = [(os.path.join(model_dir, name), os.path.join(partial, name)) for name in outputs]
+    folder = os.path.join(partial, "checkpoint")
+    if tf.io.gfile.isdir(checkpoint):
+        targets.append((checkpoint, os.path.join(folder, os.path.basename(checkpoint))))
+    else:
+        for path in tf.io.gfile.glob(f"{checkpoint}*"):
+            targets.append((path, os.path.join(folder, os.path.basename(path))))
+    for source, target in targets:
+        if tf.io.gfile.isdir(source):
+            _copy_tree(source, target)
+        elif tf.io.gfile.exists(source):
+            tf.io.gfile.makedirs(os.path.dirname(target))
+            tf.io.gfile.copy(source, target)
+    if partial != kept:
+        tf.io.gfile.rename(partial, kept)
+
+
+def _copy_tree(source, target):
+    for folder, _, names in tf.io.gfile.walk(source):
+        into = os.path.join(target, os.path.relpath(folder, source))
+        tf.io.gfile.makedirs(into)
+        for name in names:
+            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(into, name))

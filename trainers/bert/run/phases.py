@@ -18,6 +18,15 @@ from lamb_tf import schedules
 from trainers.bert import settings
 from trainers.bert.errors import ConfigError
 
+INTEGERS = (
+    "seq_length",
+    "global_batch_size",
+    "steps",
+    "warmup_steps",
+    "max_predictions",
+    "micro_batch_size",
+)
+
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +67,14 @@ class Phase:
     eval_files: str | None = None
     micro_batch_size: int | None = None
     reset_optimizer: bool = False
+
+    def __post_init__(self):
+        # gin reads `steps = 1e3` as a float: a whole number is stored as the
+        # integer it is (run.json, the plans); others are refused by `check`.
+        for name in INTEGERS:
+            value = getattr(self, name)
+            if isinstance(value, float) and value.is_integer():
+                object.__setattr__(self, name, int(value))
 
     def schedule(self):
         return schedules.WarmupPolynomialDecay(

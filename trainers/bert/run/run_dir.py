@@ -1,6 +1,7 @@
 """The files of a run's `model_dir` that every program writes, and the
 checks before it writes any."""
 
+import contextlib
 import os
 import shutil
 
@@ -32,6 +33,9 @@ def write_atomically(path, text):
 
 
 def check_writable(model_dir):
+    """`model_dir` can be written; a folder made for the probe is removed
+    again, so a run refused before its first write leaves nothing behind."""
+    made = "://" not in model_dir and not os.path.isdir(model_dir)
     try:
         tf.io.gfile.makedirs(model_dir)
         probe = os.path.join(model_dir, f".write_test_{os.getpid()}")  # one per worker
@@ -41,13 +45,19 @@ def check_writable(model_dir):
     except (OSError, tf.errors.OpError) as error:
         message = getattr(error, "strerror", None) or getattr(error, "message", str(error))
         raise ConfigError(f"model_dir {model_dir!r} is not writable: {message}") from None
+    if made:
+        with contextlib.suppress(OSError):  # another worker's probe is in it
+            os.rmdir(model_dir)
 
 
 def check_disk(model_dir, needed):
     """Room for one more checkpoint (local folders; object stores skip)."""
     if "://" in model_dir:
         return
-    free = shutil.disk_usage(model_dir).free
+    folder = os.path.abspath(model_dir)
+    while not os.path.isdir(folder):  # not made yet: the disk it will be on
+        folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
     if free < needed:
         raise ConfigError(
             f"model_dir {model_dir!r}: {free / 1e6:.1f} MB free on its disk, one checkpoint "

@@ -2,11 +2,18 @@
 keyword argument wins over a binding, and a wrong value is named with its
 job before anything runs."""
 
+import glob
+import json
+import os
+import pathlib
+
 import gin
 import pytest
 
+from tests.trainers.bert import runs
 from trainers.bert.errors import ConfigError
 from trainers.bert.finetune.train import FineTuning
+from trainers.bert.run import phases as phases_lib
 from trainers.bert.run.phases import Phase
 from trainers.bert.train import Pretraining
 
@@ -70,3 +77,60 @@ def test_a_wrong_value_is_named_with_its_job(job, settings, named):
     required = {"phases": [PHASE]} if job is Pretraining else {"task": "rte", "encoder": "e"}
     with pytest.raises(ConfigError, match=rf"^{named}\b"):
         job(**{**required, **settings})
+
+
+def _files(folder):
+    """{relative path: bytes} of every file under `folder`."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(pathlib.Path(folder).rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_extending_a_finished_run_keeps_its_exports_and_final_checkpoint(
+    tmp_path, builtin_data_dir, capsys
+):
+    runs.train(tmp_path, builtin_data_dir, [runs.phase(steps=2)], checkpoint_every=None)
+    finished = {name: _files(tmp_path / name) for name in ("encoder", "google_checkpoint")}
+    (checkpoint,) = glob.glob(str(tmp_path / "checkpoints" / "ckpt-2*.index"))
+    capsys.readouterr()
+
+    summary = runs.train(tmp_path, builtin_data_dir, [runs.phase(steps=4.0)])
+
+    out = capsys.readouterr().out
+    kept = tmp_path / "finished-2"
+    assert (
+        f"the run in model_dir finished at step 2; these phases ask for 4 steps: 2 more, whose "
+        f"exports will replace encoder, google_checkpoint. The finished run's are kept in {kept}"
+    ) in out
+    assert out.index(str(kept)) < out.index("] 4/4  loss")  # said before any step
+    assert summary["step"] == 4
+    for name, files in finished.items():
+        assert _files(kept / name) == files  # the finished run's, byte for byte
+        assert _files(tmp_path / name) != files  # replaced by the extension's
+    assert (kept / "checkpoint" / os.path.basename(checkpoint)).read_bytes() == pathlib.Path(
+        checkpoint
+    ).read_bytes()
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["phases"][0]["steps"] == 4 and isinstance(run["phases"][0]["steps"], int)
+
+    # A restart of the extended run keeps what was kept.
+    before = _files(kept)
+    runs.train(tmp_path, builtin_data_dir, [runs.phase(steps=4)])
+    assert _files(kept) == before
+
+
+def test_a_refused_run_leaves_no_model_dir(tmp_path, builtin_data_dir):
+    model_dir = tmp_path / "new" / "run"
+    with pytest.raises(ConfigError, match="exceeds the model's max_sequence_length"):
+        runs.train(model_dir, builtin_data_dir, [runs.phase(seq_length=4096)])
+    assert not model_dir.exists()
+
+
+def test_whole_phase_counts_are_integers_and_others_are_refused():
+    phase = runs.phase(steps=1e3, warmup_steps=10.0, global_batch_size=8.0)
+    assert (phase.steps, phase.warmup_steps, phase.global_batch_size) == (1000, 10, 8)
+    assert all(isinstance(v, int) for v in (phase.steps, phase.warmup_steps))
+    with pytest.raises(ConfigError, match=r"phase 1 \(Phase #0\): steps must be an integer"):
+        phases_lib.check([runs.phase(steps=20.5)])
