@@ -8,6 +8,7 @@ import os
 import tensorflow as tf
 
 from trainers import atomic
+from trainers.bert.errors import DataError
 
 MANIFEST = "manifest.json"
 
@@ -95,8 +96,55 @@ def write_manifest(output_dir, manifest, name=MANIFEST):
 
 
 def read_manifest(output_dir, name=MANIFEST):
+    """The manifest `name` in `output_dir` (a dict), or None where there is
+    none. A manifest that is not a JSON object (edited by hand, cut short)
+    raises DataError naming it."""
     path = os.path.join(output_dir, name)
     if not tf.io.gfile.exists(path):  # tf.io.gfile: also beside shards on gs://
         return None
-    with tf.io.gfile.GFile(path) as f:
-        return json.load(f)
+    with tf.io.gfile.GFile(path, "rb") as f:
+        raw = f.read()
+    remake = "make the data again with the data tool (python -m trainers.bert.data)"
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason}); {remake}") from None
+    except json.JSONDecodeError as error:
+        raise DataError(
+            f"{path}: not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg}): it was edited or cut short; {remake}"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise DataError(f"{path}: not a manifest (a JSON object); {remake}")
+    return manifest
+
+
+def shard_entries(output_dir, manifest, name=MANIFEST):
+    """{file name: entry} of a shard manifest's "shards" (None for a
+    manifest without them: another program's, e.g. the text preparation's).
+    An entry without a file name or a byte count raises DataError naming
+    the manifest."""
+    shards = manifest.get("shards")
+    if shards is None:
+        return None
+    path = os.path.join(output_dir, name)
+    if not isinstance(shards, list):
+        raise DataError(
+            f'{path}: its "shards" is not a list (edited by hand?); make the data again '
+            "with the data tool (python -m trainers.bert.data)"
+        )
+    entries = {}
+    for index, entry in enumerate(shards):
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("file"), str)
+            and isinstance(entry.get("bytes"), int)
+            and isinstance(entry.get("sha256", ""), str)
+        ):
+            raise DataError(
+                f'{path}: shard entry {index} ({entry!r:.80}) lacks a "file" name or a '
+                '"bytes" count (edited by hand?); make the data again with the data tool '
+                "(python -m trainers.bert.data)"
+            )
+        entries[entry["file"]] = entry
+    return entries

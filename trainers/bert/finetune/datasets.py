@@ -74,24 +74,11 @@ def load(
         if not data_dir:
             raise ConfigError(f"finetune.task={task!r} needs data_dir (its GLUE folder)")
         definition = glue.task(task)
-        return _classification(
-            definition, _glue_files(definition, data_dir), tokenizer, max_seq_length
-        )
+        files, notes = glue.files(definition, data_dir)
+        data = _classification(definition, files, tokenizer, max_seq_length)
+        data.notes.extend(notes)
+        return data
     raise ConfigError(f"finetune.task={task!r}: choose one of {', '.join(TASKS)}")
-
-
-def _glue_files(task, data_dir):
-    """[(path, train examples), (path, name, examples, labelled) for each
-    dev and test file]."""
-    files = []
-    for name in ("train.tsv", *task.dev, *task.test):
-        path = os.path.join(data_dir, name)
-        labelled = name not in task.test
-        examples = glue.read(task, path, labelled)
-        files.append(
-            (path, examples) if name == "train.tsv" else (path, name[:-4], examples, labelled)
-        )
-    return files
 
 
 # ----------------------------------------------------------- classification
@@ -103,10 +90,9 @@ def _classification(task, files, tokenizer, max_seq_length):
     (train_path, train), *sets = files
     head = heads.Classification(None if task.is_regression else len(task.labels))
     splits = []
-    submissions = iter(task.submission_files())
     for path, name, examples, labelled in sets:
         score = _scorer(task, [e.label for e in examples]) if labelled else None
-        file = None if labelled else next(submissions)
+        file = None if labelled else task.submission_file(name)
         write = _submission_writer(task, examples, file) if file else _no_files
         features = pair_features(examples, tokenizer, max_seq_length)
         splits.append(Split(name, path, features, score, write))

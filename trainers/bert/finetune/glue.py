@@ -1,6 +1,8 @@
 """The GLUE tasks from the standard GLUE folder layout (`train.tsv`,
 `dev.tsv`, `test.tsv` in one folder per task, as GLUE's download script
 writes them), their metrics, and predictions in the submission format.
+`test.tsv` is optional: without it dev is scored and no test predictions are
+written (`files` says so in a note).
 
 Columns are found by the header's names (CoLA's training and dev files have
 no header: by position, as GLUE ships them). TSV is read without quoting, as
@@ -38,6 +40,12 @@ class Task:
 
     def submission_files(self):
         return self.submission or (f"{self.folder}.tsv",)
+
+    def submission_file(self, test):
+        """The submission file of the test file `test` ("test_matched.tsv"
+        or its name without ".tsv")."""
+        names = [t[:-4] for t in self.test]
+        return self.submission_files()[names.index(test.removesuffix(".tsv"))]
 
 
 BINARY = ("0", "1")
@@ -85,14 +93,51 @@ class Example:
     label: object = None  # the label's index, a float (regression), None (test)
 
 
+def files(task, data_dir):
+    """The task's files in its GLUE folder, read: ([(path, train examples),
+    (path, name, examples, labelled) for each dev file and each test file
+    there], notes). Training and dev files are needed; a test file is not:
+    without it dev is still scored and no test predictions are written,
+    which a note (one line) says."""
+    if not os.path.isdir(data_dir):
+        raise ConfigError(
+            f"finetune.data_dir {data_dir}: no such folder (give the task's GLUE folder, "
+            f"e.g. glue_data/{task.folder}, holding {_layout(task)})"
+        )
+    train = os.path.join(data_dir, "train.tsv")
+    found = [(train, read(task, train))]
+    for name in task.dev:
+        path = os.path.join(data_dir, name)
+        found.append((path, name[:-4], read(task, path), True))
+    absent = []
+    for name in task.test:
+        path = os.path.join(data_dir, name)
+        if not os.path.exists(path):
+            absent.append(name)
+            continue
+        found.append((path, name[:-4], read(task, path, labelled=False), False))
+    notes = []
+    if absent:
+        skipped = [task.submission_file(name) for name in absent]
+        scored = " and ".join(task.dev)
+        notes.append(
+            f"{data_dir} has no {' or '.join(absent)}: {scored} "
+            f"{'is' if len(task.dev) == 1 else 'are'} scored, no test predictions "
+            f"({', '.join(skipped)}) are written"
+        )
+    return found, notes
+
+
+def _layout(task):
+    needed = ", ".join(("train.tsv", *task.dev))
+    return f"{needed} and, for test predictions, {', '.join(task.test)}"
+
+
 def read(task, path, labelled=True):
     """The examples of one TSV file of `task`; `labelled=False` for test
     files (no label column; the guid is the row's index for submission)."""
     if not os.path.exists(path):
-        raise DataError(
-            f"{path}: no such file (GLUE's {task.folder} folder holds "
-            f"{', '.join(('train.tsv',) + task.dev + task.test)})"
-        )
+        raise DataError(f"{path}: no such file (GLUE's {task.folder} folder holds {_layout(task)})")
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quotechar=None))
     if not rows:

@@ -113,3 +113,45 @@ def test_scores_and_submission(tmp_path):
         stsb, str(tmp_path / "STS-B.tsv"), examples, [[4.25], [1.0], [0.5]]
     )
     assert open(path).read().splitlines()[1] == "0\t4.250"
+
+
+def test_test_file_is_optional(tmp_path):
+    """Without test.tsv dev is scored and no predictions are written, said in
+    one note; with it, as before."""
+    task, folder = _folder(tmp_path, "mrpc")
+    found, notes = glue.files(task, str(folder))
+    assert [f[0].rsplit("/", 1)[1] for f in found] == ["train.tsv", "dev.tsv", "test.tsv"]
+    assert notes == []
+    (folder / "test.tsv").unlink()
+    found, notes = glue.files(task, str(folder))
+    assert [f[0].rsplit("/", 1)[1] for f in found] == ["train.tsv", "dev.tsv"]
+    assert found[1][1:] == ("dev", found[1][2], True) and len(found[1][2]) == 2
+    assert notes == [
+        f"{folder} has no test.tsv: dev.tsv is scored, no test predictions (MRPC.tsv) are written"
+    ]
+    (folder / "dev.tsv").unlink()
+    with pytest.raises(DataError, match=r"dev.tsv: no such file .* and, for test predictions"):
+        glue.files(task, str(folder))
+    with pytest.raises(ConfigError, match=r"finetune.data_dir .*absent: no such folder"):
+        glue.files(task, str(tmp_path / "absent"))
+
+
+def test_a_missing_test_file_keeps_each_submission_its_name(tmp_path, builtin_vocab):
+    """MNLI without test_matched.tsv: the mismatched predictions still go to
+    MNLI-mm.tsv, and the task data carries the note."""
+    from trainers.bert.finetune import datasets
+    from trainers.bert.formats.tokenizer import Tokenizer
+
+    task, folder = _folder(tmp_path, "mnli")
+    (folder / "test_matched.tsv").unlink()
+    data = datasets.load("mnli", Tokenizer(builtin_vocab), 32, data_dir=str(folder))
+    assert [s.name for s in data.splits] == ["dev_matched", "dev_mismatched", "test_mismatched"]
+    assert data.notes == [
+        f"{folder} has no test_matched.tsv: dev_matched.tsv and dev_mismatched.tsv are scored, "
+        "no test predictions (MNLI-m.tsv) are written"
+    ]
+    written = data.splits[2].write({"logits": np.zeros((1, 3))}, str(tmp_path))
+    assert [w.rsplit("/", 1)[1] for w in written] == ["MNLI-mm.tsv"]
+    assert data.splits[0].score({"logits": np.array([[0, 1.0, 0], [1.0, 0, 0]])}) == {
+        "accuracy": 1.0
+    }

@@ -38,12 +38,22 @@ def phase_files(phase, data_dir, vocab_file):
         )
         eval_pattern = eval_pattern or builtin_eval
     train_files = match_files(train_pattern)
-    names = pipeline.validate(train_files, phase.seq_length, phase.max_predictions, vocab_file)
+    names = pipeline.validate(
+        train_files,
+        phase.seq_length,
+        phase.max_predictions,
+        vocab_file,
+        pattern=f"train_files {train_pattern!r}",
+    )
     eval_files = None
     if eval_pattern:
         eval_files = match_files(eval_pattern)
         eval_names = pipeline.validate(
-            eval_files, phase.seq_length, phase.max_predictions, vocab_file
+            eval_files,
+            phase.seq_length,
+            phase.max_predictions,
+            vocab_file,
+            pattern=f"eval_files {eval_pattern!r}",
         )
         if eval_names != names:
             raise DataError(f"{eval_pattern}: other feature names than {train_pattern}")

@@ -10,9 +10,11 @@ run continues with the next batch.
 
 import concurrent.futures
 import os
+import re
 
 import tensorflow as tf
 
+from trainers import atomic
 from trainers.bert.data import records
 from trainers.bert.errors import DataError
 
@@ -54,30 +56,52 @@ def _check_example(example, path, names, seq_length, max_predictions):
             )
 
 
-def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False):
+def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False, pattern=None):
     """Checks the shards before any training; returns the feature names.
 
     Against manifest.json where one lies beside the shards: the vocabulary's
-    hash, each shard's size (a truncated shard is named) and, where the
-    manifest records one, the SHA-256 of each shard's bytes, so a shard
-    corrupted anywhere is named (`check_shards`: files read in parallel
-    threads). In every shard, the first record (all records with
-    `read_all`) must parse with the phase's lengths; a corrupt record names
-    its file."""
+    hash; that the manifest lists every file matched in its folder (files
+    of another run left beside this one's are named, not trained on) and
+    that every shard it lists is there; each shard's size (a truncated
+    shard is named) and, where the manifest records one, the SHA-256 of
+    each shard's bytes, so a shard corrupted anywhere is named
+    (`check_shards`: files read in parallel threads). Everywhere: no file
+    is matched twice, and none is a temporary file an interrupted write
+    left. In every shard, the first record (all records with `read_all`)
+    must parse with the phase's lengths; a corrupt record names its file.
+    `pattern`: what matched `files`, for the messages (e.g. "train_files
+    'data/*.tfrecord'")."""
+    matched = pattern or "the file pattern"
+    _check_names(files, matched)
     manifests = {}
     vocab_sha256 = records.file_sha256(vocab_file) if vocab_file is not None else None
     listed = []  # (path, its manifest entry)
+    unlisted = {}  # folder -> matched files its manifest does not list
     for path in files:
         folder = os.path.dirname(path)
         if folder not in manifests:
-            manifests[folder] = records.read_manifest(folder)
-            if manifests[folder] is not None:
-                _check_vocabulary(folder, manifests[folder], vocab_file, vocab_sha256)
-        if manifests[folder] is not None:
-            entries = {s["file"]: s for s in manifests[folder].get("shards", [])}
+            manifest = records.read_manifest(folder)
+            entries = None
+            if manifest is not None:
+                _check_vocabulary(folder, manifest, vocab_file, vocab_sha256)
+                entries = records.shard_entries(folder, manifest)
+            manifests[folder] = entries
+        entries = manifests[folder]
+        if entries is not None:
             entry = entries.get(os.path.basename(path))
-            if entry is not None:
+            if entry is None:
+                unlisted.setdefault(folder, []).append(path)
+            else:
                 listed.append((path, entry))
+    if unlisted:
+        folder, paths = next(iter(unlisted.items()))
+        raise DataError(
+            f"{_manifest_path(folder)} does not list {_some(paths)} that {matched} matches, "
+            f"beside the {len(manifests[folder])} shards it lists: files not of its set are "
+            "not trained on; remove them (the data tool's --overwrite replaces a folder's "
+            "shards), or make the pattern match only the shards it lists"
+        )
+    _check_complete(manifests, listed)
     check_shards(listed)
     names = None
     for path in files:
@@ -98,6 +122,64 @@ def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False
         if count == 0:
             raise DataError(f"{path}: holds no records")
     return names
+
+
+# A temporary file of trainers/atomic.py: `{target}.tmp-{pid}`.
+_TEMPORARY = re.compile(re.escape(atomic.TEMPORARY) + r"\d+$")
+
+
+def _check_names(files, matched):
+    temporary = [path for path in files if _TEMPORARY.search(path)]
+    if temporary:
+        raise DataError(
+            f"{matched} matches {_some(temporary)}: temporary files an interrupted write "
+            "left (the name ends in .tmp-<process id>), not finished shards; remove them, "
+            "or end the pattern in .tfrecord"
+        )
+    seen, twice = set(), []
+    for path in files:
+        if path in seen and path not in twice:
+            twice.append(path)
+        seen.add(path)
+    if twice:
+        raise DataError(
+            f"{matched} matches {_some(twice)} more than once (overlapping patterns): each "
+            "would be read as often as it is matched; give each file once"
+        )
+
+
+def _check_complete(manifests, listed):
+    """Every shard a manifest lists is in its folder: a set with a shard
+    missing is not the set the manifest describes. (Matching only some of
+    a folder's shards, e.g. one for evaluation, is fine.) The folder is
+    listed only where the files matched are not all it lists."""
+    matched = {}
+    for path, _ in listed:
+        matched.setdefault(os.path.dirname(path), set()).add(os.path.basename(path))
+    for folder, entries in manifests.items():
+        if not entries or set(entries) <= matched.get(folder, set()):
+            continue
+        try:
+            present = {name.rstrip("/") for name in tf.io.gfile.listdir(folder)}
+        except tf.errors.OpError:
+            continue  # a store that cannot list: the shards matched are checked anyway
+        missing = sorted(set(entries) - present)
+        if missing:
+            raise DataError(
+                f"{_manifest_path(folder)} lists {_some(missing)}, not in {folder}: the set "
+                "is incomplete; restore the shard(s), or make the data again with the data tool"
+            )
+
+
+def _manifest_path(folder):
+    return os.path.join(folder, records.MANIFEST)
+
+
+def _some(paths, shown=3):
+    """ "N file(s) (a, b, c, ...)" for messages."""
+    names = [os.path.basename(p) for p in paths]
+    more = ", ..." if len(names) > shown else ""
+    return f"{len(names)} file(s) ({', '.join(names[:shown])}{more})"
 
 
 def check_shards(listed, threads=16):

@@ -36,7 +36,7 @@ import tempfile
 from trainers import atomic
 from trainers.bert.data import records
 from trainers.bert.data.shards import corpus, create, instances
-from trainers.bert.errors import ConfigError
+from trainers.bert.errors import ConfigError, DataError
 
 VOCAB_SIZE = 4096
 KEPT_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "builtin_vocab.txt")
@@ -66,7 +66,10 @@ def shards(data_dir, seq_length, max_predictions, dupe_factor=5, seed=12345):
     patterns = []
     for split, source in (("train", corpus.BUILTIN_TRAIN), ("heldout", corpus.BUILTIN_HELDOUT)):
         output = os.path.join(folder, split)
-        manifest = records.read_manifest(output)
+        try:
+            manifest = records.read_manifest(output)
+        except DataError:
+            manifest = None  # unreadable: made again
         if manifest is None or manifest.get("vocab_sha256") != vocab_sha256:
             print(f"Making {split} data (sequence length {seq_length}) in {output}")
             options = instances.Options(
@@ -83,6 +86,7 @@ def shards(data_dir, seq_length, max_predictions, dupe_factor=5, seed=12345):
                 num_shards=2,
                 seed=seed,
                 num_workers=1,
+                overwrite=True,  # this folder is the built-in data's own
             )
         patterns.append(os.path.join(output, "*.tfrecord"))
     return tuple(patterns)

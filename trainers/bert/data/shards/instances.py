@@ -39,6 +39,40 @@ class Options:
             if not ok:
                 raise ValueError(f"Invalid --{name}: {getattr(self, name)!r}")
 
+    def targets_wanted(self):
+        """The masked-LM targets of a full-length instance at `masked_lm_prob`,
+        before the cap `max_predictions_per_seq` (as `mask_tokens` counts)."""
+        return max(1, int(round(self.max_seq_length * self.masked_lm_prob)))
+
+    def check_room(self):
+        """ValueError when `max_predictions_per_seq` is more than an instance
+        has tokens to mask (a mistake, e.g. the two lengths swapped; the
+        records would carry slots that are never used)."""
+        room = self.max_seq_length - 3  # [CLS] A [SEP] B [SEP]
+        if self.max_predictions_per_seq > room:
+            raise ValueError(
+                f"--max_predictions_per_seq={self.max_predictions_per_seq} is more than the "
+                f"{room} tokens an instance of --max_seq_length={self.max_seq_length} holds "
+                "besides [CLS] and two [SEP] (were the two swapped?); at most "
+                f"{self.targets_wanted()} are masked there (--masked_lm_prob="
+                f"{self.masked_lm_prob}): set --max_predictions_per_seq={self.targets_wanted()}"
+            )
+
+    def masking_note(self):
+        """A line saying when `max_predictions_per_seq` masks fewer tokens of
+        a full-length instance than `masked_lm_prob` asks, else None."""
+        wanted = self.targets_wanted()
+        if self.max_predictions_per_seq >= wanted:
+            return None
+        share = self.max_predictions_per_seq / self.max_seq_length
+        return (
+            f"note: --max_predictions_per_seq={self.max_predictions_per_seq} masks at most "
+            f"{share:.1%} of a {self.max_seq_length}-token instance, not the "
+            f"--masked_lm_prob={self.masked_lm_prob} ({wanted} tokens); "
+            f"--max_predictions_per_seq={wanted} masks them all (google-research/bert: 20 "
+            "for 128 tokens, 80 for 512)"
+        )
+
 
 def document_instances(document, others, vocab, options, rng):
     """Yields the instances of one document (a list of sentences, each a list

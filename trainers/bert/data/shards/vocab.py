@@ -2,13 +2,17 @@
 (one token per line, the id is the line number: the format of
 google-research/bert and of keras-hub's `BertTokenizer`)."""
 
+import collections
+import json
 import os
+import re
 
 import numpy as np
 from tokenizers import BertWordPieceTokenizer, Regex, normalizers, pre_tokenizers
 
+from trainers import atomic
 from trainers.bert.data.records import file_sha256
-from trainers.bert.data.shards.corpus import describe
+from trainers.bert.data.shards.corpus import describe, read_documents
 from trainers.bert.errors import ConfigError, DataError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -82,9 +86,59 @@ def wordpiece_tokenizer(vocab_file=None, lowercase=True):
 
 
 def read_tokens(vocab_file):
-    """A vocab.txt's tokens, one a line, in id order."""
-    with open(vocab_file, encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
+    """A vocab.txt's tokens, one a line, in id order. A file of another
+    format (a SentencePiece model or .vocab, a JSON tokenizer file, binary
+    or empty) raises ConfigError naming the file and what it looks like."""
+    with open(vocab_file, "rb") as f:
+        head = f.read(1 << 16)
+    looks_like = _other_format(head, vocab_file)
+    if looks_like:
+        raise ConfigError(
+            f"vocabulary {vocab_file} is not a WordPiece vocab.txt: {looks_like}; give "
+            "google-research/bert's format, one token a line with [PAD], [UNK], [CLS], "
+            "[SEP] and [MASK] among them"
+        )
+    try:
+        with open(vocab_file, encoding="utf-8") as f:
+            return [line.rstrip("\n") for line in f]
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"vocabulary {vocab_file} is not a WordPiece vocab.txt: not UTF-8 text "
+            f"(byte {error.start}: {error.reason})"
+        ) from None
+
+
+# The first bytes of files that are often taken for a vocab.txt.
+_MAGIC = {b"\x1f\x8b": "a gzip file", b"PK\x03\x04": "a zip file"}
+
+
+def _other_format(head, vocab_file):
+    """What the first bytes of a supposed vocab.txt look like, if not one."""
+    if not head.strip():
+        return "it is empty"
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return kind
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not a character cut at the block's end
+            return "binary, not UTF-8 text (a SentencePiece .model?)"
+        text = head[: error.start].decode("utf-8")
+    if "\x00" in text:
+        return "binary (it holds NUL bytes; a SentencePiece .model?)"
+    if text.lstrip().startswith(("{", "[")):
+        try:
+            with open(vocab_file, encoding="utf-8") as f:
+                json.load(f)
+            return "a JSON file (a Hugging Face tokenizer.json or vocab.json?)"
+        except (ValueError, UnicodeDecodeError):
+            pass
+    lines = text.split("\n")[:100]
+    scored = [line for line in lines if re.fullmatch(r"[^\t]+\t-?[0-9.]+(e-?\d+)?", line)]
+    if len(scored) > len(lines) // 2:
+        return "token<TAB>score lines (a SentencePiece .vocab?)"
+    return None
 
 
 class Vocabulary:
@@ -94,9 +148,7 @@ class Vocabulary:
         self.vocab_file = vocab_file
         self.tokens = read_tokens(vocab_file)
         self.ids = {token: i for i, token in enumerate(self.tokens)}
-        missing = [t for t in SPECIAL_TOKENS if t not in self.ids]
-        if missing:
-            raise ValueError(f"Vocabulary {vocab_file} lacks the special tokens {missing}")
+        check_special_tokens(self.tokens, vocab_file)
         self.do_lower_case = do_lower_case
         self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
             self.ids[t] for t in SPECIAL_TOKENS
@@ -125,6 +177,16 @@ class Vocabulary:
         return file_sha256(self.vocab_file)
 
 
+def check_special_tokens(tokens, vocab_file):
+    """ConfigError naming the special tokens BERT needs that `tokens` lack."""
+    missing = [t for t in SPECIAL_TOKENS if t not in tokens]
+    if missing:
+        raise ConfigError(
+            f"vocabulary {vocab_file} lacks the special tokens {missing}: BERT's WordPiece "
+            f"vocab.txt holds {', '.join(SPECIAL_TOKENS)} (one a line)"
+        )
+
+
 def check_vocab_size(vocab_size):
     """The smallest vocabulary trained; ConfigError if `vocab_size` is below."""
     minimum = len(SPECIAL_TOKENS) + MIN_LEARNED_TOKENS
@@ -137,18 +199,27 @@ def check_vocab_size(vocab_size):
 
 
 def train_vocabulary(
-    documents, output_dir, vocab_size=8192, do_lower_case=True, min_frequency=2, source=None
+    documents,
+    output_dir,
+    vocab_size=8192,
+    do_lower_case=True,
+    min_frequency=2,
+    source=None,
+    report=print,
 ):
     """Trains WordPiece on the sentences of `documents` (an iterable, read
-    once) and writes `output_dir/vocab.txt`; returns its path.
+    once) and writes `output_dir/vocab.txt` atomically; returns its path.
 
     Raises DataError, naming the input (`source`, else the files of a
     `corpus.Documents`), when it holds no documents or gives a vocabulary
     of fewer than MIN_LEARNED_TOKENS tokens besides the special ones; then
-    no vocab.txt is written."""
+    no vocab.txt is written. A vocabulary smaller than `vocab_size` (the
+    input has too few distinct words) is said in one line to `report`,
+    with the input's counts of distinct words and characters (a second
+    pass over a `corpus.Documents`' files)."""
     minimum = check_vocab_size(vocab_size)
+    files = getattr(documents, "files", None)
     if source is None:
-        files = getattr(documents, "files", None)
         source = describe(files) if files is not None else "the documents given"
     read = 0
 
@@ -176,8 +247,36 @@ def train_vocabulary(
             f"ones, fewer than {MIN_LEARNED_TOKENS}"
         )
     os.makedirs(output_dir, exist_ok=True)
-    tokenizer.save_model(output_dir)
-    return os.path.join(output_dir, "vocab.txt")
+    path = os.path.join(output_dir, "vocab.txt")
+    tokens = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    atomic.write_text(path, "".join(f"{token}\n" for token, _ in tokens))
+    if size < vocab_size and report is not None:
+        report(_shortfall(size, vocab_size, source, files, tokenizer, min_frequency))
+    return path
+
+
+def _shortfall(size, vocab_size, source, files, tokenizer, min_frequency):
+    """The line saying a trained vocabulary is smaller than asked, and why."""
+    why = "the input has too few distinct words to learn more pieces from"
+    if files is not None:
+        words = collections.Counter()
+        for document in read_documents(files):
+            for sentence in document:
+                normalized = tokenizer.normalizer.normalize_str(sentence)
+                words.update(w for w, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized))
+        frequent = sum(1 for count in words.values() if count >= min_frequency)
+        characters = len({c for word in words for c in word})
+        times = "twice" if min_frequency == 2 else f"{min_frequency} times"
+        why = (
+            f"{source} has only {len(words)} distinct words ({frequent} of them seen "
+            f"{times} or more, as WordPiece needs to learn a piece) and {characters} "
+            "distinct characters"
+        )
+    return (
+        f"note: the trained vocabulary has {size} tokens, not the {vocab_size} asked "
+        f"(--vocab_size): {why}; the model's vocabulary size follows vocab.txt ({size}), "
+        "and more text gives more tokens"
+    )
 
 
 def cased_tokens(tokens):
@@ -185,19 +284,20 @@ def cased_tokens(tokens):
     return [t for t in tokens if t not in SPECIAL_TOKENS and t != t.lower() and t[0] != "["]
 
 
-def check_casing(tokens, lowercase, source):
+def check_casing(tokens, lowercase, source, setting="lowercase"):
     """A cased vocabulary (upper-case tokens) needs a cased tokenizer and an
     uncased one a lower-casing tokenizer: otherwise every capitalised word
     becomes [UNK] or word pieces the encoder never saw, and scores fall with
-    no error (the mismatch google-research/bert checks by model name)."""
+    no error (the mismatch google-research/bert checks by model name).
+    `setting`: the name the fix gives (the data tool's --do_lower_case)."""
     cased = cased_tokens(tokens)
     if lowercase and cased:
         raise ConfigError(
             f"vocabulary {source} is cased ({len(cased)} tokens with capitals, e.g. "
-            f"{cased[0]!r}) but the tokenizer lower-cases: set lowercase=False"
+            f"{cased[0]!r}) but the tokenizer lower-cases: set {setting}=False"
         )
     if not lowercase and not cased:
         raise ConfigError(
             f"vocabulary {source} is uncased (no token has a capital) but the tokenizer "
-            "keeps case: set lowercase=True"
+            f"keeps case: set {setting}=True"
         )

@@ -2,13 +2,14 @@
 resumable position, per-replica batches."""
 
 import shutil
+import types
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from trainers.bert.data import patterns, records
-from trainers.bert.data.input import pipeline
+from trainers.bert.data.input import inputs, pipeline
 from trainers.bert.errors import DataError
 
 
@@ -182,3 +183,71 @@ def test_manifest_without_checksums_is_checked_by_size(tmp_path, builtin_data):
     shard.write_bytes(shard.read_bytes()[:-1])
     with pytest.raises(DataError, match=rf"{shard.name}: \d+ bytes where manifest.json"):
         pipeline.validate(files, 128, 20)
+
+
+def _phase(train_files, eval_files=None):
+    return types.SimpleNamespace(
+        train_files=train_files, eval_files=eval_files, seq_length=128, max_predictions=20
+    )
+
+
+def test_files_the_manifest_does_not_list_are_not_trained_on(tmp_path, builtin_data):
+    """An earlier run's shard left beside a set: the phase's pattern matches
+    it, its manifest does not list it; named before any compute."""
+    copy, manifest = _copy_of(tmp_path, builtin_data)
+    stale = copy / "pretrain-00000-of-00004.tfrecord"
+    stale.write_bytes((copy / manifest["shards"][0]["file"]).read_bytes())
+    with pytest.raises(DataError) as raised:
+        inputs.phase_files(_phase(str(copy / "*.tfrecord")), None, None)
+    assert str(raised.value) == (
+        f"{copy}/manifest.json does not list 1 file(s) (pretrain-00000-of-00004.tfrecord) "
+        f"that train_files '{copy}/*.tfrecord' matches, beside the 2 shards it lists: files "
+        "not of its set are not trained on; remove them (the data tool's --overwrite replaces "
+        "a folder's shards), or make the pattern match only the shards it lists"
+    )
+    stale.unlink()
+    # The manifest and vocabulary matched by a pattern of every file: named too.
+    with pytest.raises(
+        DataError, match=r"list 2 file\(s\) \(manifest.json, vocab.txt\) that eval_files '"
+    ):
+        inputs.phase_files(_phase(str(copy / "*.tfrecord"), str(copy / "*")), None, None)
+    assert inputs.phase_files(_phase(str(copy / "*.tfrecord")), None, None).names
+
+
+def test_a_shard_the_manifest_lists_must_be_there(tmp_path, builtin_data):
+    copy, manifest = _copy_of(tmp_path, builtin_data)
+    first, second = (s["file"] for s in manifest["shards"])
+    assert pipeline.validate([str(copy / first)], 128, 20)  # a subset of the set: fine
+    (copy / second).unlink()
+    with pytest.raises(
+        DataError,
+        match=rf"manifest.json lists 1 file\(s\) \({second}\), not in {copy}: the set is "
+        "incomplete; restore",
+    ):
+        pipeline.validate([str(copy / first)], 128, 20)
+
+
+def test_temporary_and_twice_matched_files_are_named(tmp_path, builtin_data):
+    folder, manifest = builtin_data
+    shard = str(folder / manifest["shards"][0]["file"])
+    leftover = _write(tmp_path / "pretrain-00000-of-00001.tfrecord.tmp-123", [_original_record()])
+    with pytest.raises(DataError, match=r"matches 1 file\(s\) \(.*tmp-123\): temporary files"):
+        pipeline.validate([leftover], 8, 2)
+    with pytest.raises(DataError, match=r"matches 1 file\(s\) .* more than once"):
+        pipeline.validate([shard, shard], 128, 20)
+
+
+@pytest.mark.parametrize(
+    "content, named",
+    [
+        ('{"shards": [{"file": "a.tfrecord", "bytes"', r"not valid JSON \(line 1, column"),
+        ('["a.tfrecord"]', r"not a manifest \(a JSON object\)"),
+        ('{"shards": "a.tfrecord"}', r"its \"shards\" is not a list"),
+        ('{"shards": [{"file": "a.tfrecord"}]}', r"shard entry 0 .* lacks a \"file\" name or"),
+    ],
+)
+def test_a_manifest_edited_by_hand_is_named(tmp_path, content, named):
+    path = _write(tmp_path / "a.tfrecord", [_original_record()])
+    (tmp_path / "manifest.json").write_text(content)
+    with pytest.raises(DataError, match=rf"{tmp_path}/manifest.json: {named}.*make the data"):
+        pipeline.validate([path], 8, 2)

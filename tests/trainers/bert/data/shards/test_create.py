@@ -234,7 +234,8 @@ def test_more_shards_than_documents_is_refused_before_any_work(tmp_path, builtin
 
 def test_failed_set_leaves_no_manifest(tmp_path, builtin_vocab):
     """A shard without instances (here: its one document has one sentence)
-    fails the set after the workers: no manifest, not even an earlier one."""
+    fails the set after the workers: no manifest, not even the earlier one
+    it replaces (--overwrite)."""
     out = str(tmp_path / "out")
     good = _text(tmp_path / "good.txt", [_prose(0), _prose(1)])
     create.create(good, out, SMALL, builtin_vocab, num_shards=1, num_workers=1)
@@ -245,7 +246,9 @@ def test_failed_set_leaves_no_manifest(tmp_path, builtin_vocab):
         match=r"1 of 2 shards got no instances \(pretrain-00001-of-00002.tfrecord\): "
         r"\d+ instances from '.*uneven.txt' for 2 shards; use fewer --num_shards",
     ):
-        create.create(uneven, out, SMALL, builtin_vocab, num_shards=2, num_workers=1)
+        create.create(
+            uneven, out, SMALL, builtin_vocab, num_shards=2, num_workers=1, overwrite=True
+        )
     assert records.read_manifest(out) is None
     assert not list((tmp_path / "out").glob("*-of-00002.tfrecord"))
 
