@@ -37,6 +37,28 @@ def run_process(*args, timeout=600, expect_status=0, env=None, with_stderr=False
     return proc.stderr if expect_status else proc.stdout
 
 
+def without(folder, *modules):
+    """Environment for `run_process` in which `modules` cannot be imported,
+    as where they are not installed: a sitecustomize.py in `folder`, put
+    first on PYTHONPATH, sets them to None in sys.modules (`import` then
+    raises ModuleNotFoundError and importlib.util.find_spec finds nothing)."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n" + "".join(f"sys.modules[{m!r}] = None\n" for m in modules)
+    )
+    path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path}
+
+
+def assert_one_line(stderr, *parts):
+    """`stderr` is one error line, without a traceback, holding each of `parts`."""
+    assert stderr.count("\n") == 1 and ": error: " in stderr, stderr
+    assert "Traceback" not in stderr, stderr
+    for part in parts:
+        assert part in stderr, (part, stderr)
+
+
 def free_ports(n):
     """`n` TCP ports on 127.0.0.1 that were free a moment ago."""
     sockets = [socket.socket() for _ in range(n)]

@@ -124,3 +124,13 @@ def test_the_tpu_install_brings_what_the_trainer_imports(declared):
     missing = _missing(_imports("trainers"), requirements)
     assert not missing, f"the TPU install lacks the distributions of these imports: {missing}"
     assert TRAINER_INDIRECT <= {_name(r) for r in trainer}
+
+
+def test_the_training_commands_check_the_packages_of_their_install(declared):
+    """`stack.check_trainer` names, before anything is imported, each
+    package of the `trainer` extra and keras-hub (in `cpu` and `gpu`)."""
+    extras = declared["extras_require"]
+    checked = {_name(name) for name in stack.TRAINER_MODULES.values()}
+    assert checked == {_name(r) for r in extras["trainer"]} | {"keras-hub"}
+    for module, name in stack.TRAINER_MODULES.items():
+        assert name in _distributions(module), (module, name)

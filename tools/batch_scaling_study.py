@@ -47,8 +47,10 @@ import os
 import sys
 import time
 
+from trainers import stack
 from trainers.bert import cli
 
+stack.check_trainer()  # gin, keras-hub...: one line naming what to install
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import batch_scaling_report as report  # noqa: E402
@@ -410,6 +412,7 @@ def _repeats(size, names):
 
 def main(argv):
     del argv
+    stack.require("matplotlib", ["plots"], "tools/batch_scaling_study.py (its batch_scaling.png)")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     tf.get_logger().setLevel("ERROR")  # each run traces its own steps: retracing is expected

@@ -24,8 +24,10 @@ import statistics
 import tempfile
 import time
 
+from trainers import stack
 from trainers.bert import cli
 
+stack.check_trainer()  # gin, keras-hub...: one line naming what to install
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # one tokenizer thread: per-core figures
 

@@ -24,6 +24,10 @@ import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # before Keras loads
 
+from trainers import stack  # noqa: E402
+
+stack.require("jax", ["jax"], "tools/benchmark_jax_step.py", "JAX")
+
 import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -15,8 +15,10 @@ import os
 import statistics
 import tempfile
 
+from trainers import stack
 from trainers.bert import cli
 
+stack.check_trainer()  # gin, keras-hub...: one line naming what to install
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import tensorflow as tf  # noqa: E402

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 
+from trainers import stack
 from trainers.bert import cli
 
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
@@ -44,6 +45,7 @@ import lamb_tf  # noqa: E402
 
 JAX = keras.backend.backend() == "jax"
 if JAX:
+    stack.require("optax", ["test"], "tools/benchmark_optimizer.py on JAX (its optax peers)")
     import jax
     import optax
 else:

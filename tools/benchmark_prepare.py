@@ -18,6 +18,7 @@ import random
 import tempfile
 import time
 
+from trainers import stack
 from trainers.bert.data.shards import corpus
 from trainers.bert.data.text import prepare, wiki_sample
 
@@ -79,6 +80,8 @@ def main(argv=None):
     parser.add_argument("--mb", type=float, default=2.0, help="compressed MB per dump file")
     parser.add_argument("--processes", default="1,2", help="process counts to time")
     args = parser.parse_args(argv)
+    for module in ("sentencex", "mwparserfromhell"):  # before the dumps are written
+        stack.require(module, ["corpus"], "tools/benchmark_prepare.py")
     counts = [int(p) for p in args.processes.split(",")]
     with tempfile.TemporaryDirectory() as folder:
         paths = write_dumps(folder, args.files, args.mb)

@@ -24,8 +24,10 @@ import sys
 import tempfile
 import time
 
+from trainers import stack
 from trainers.bert import cli
 
+stack.check_trainer()  # gin, keras-hub...: one line naming what to install
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
 
 import keras  # noqa: E402
@@ -173,6 +175,8 @@ def main(argv):
     unknown = set(FLAGS.engines) - {"tf", "jax"}
     if unknown:
         raise app.UsageError(f"--engines: unknown {sorted(unknown)}; choose from tf, jax")
+    if "jax" in FLAGS.engines:  # checked here, not minutes later in the JAX child
+        stack.require_jax_engine(f"--engines={','.join(FLAGS.engines)}", "--engines=tf")
     data_dir = FLAGS.data_dir or tempfile.mkdtemp(prefix="bert_benchmark_data_")
     config = _config()
     sequence_flops = flops.training_flops_per_sequence(

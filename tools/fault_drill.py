@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 
+from trainers import stack
 from trainers.bert import cli
 
 cli.quiet_tensorflow()  # before TensorFlow loads: no native start-up lines
@@ -230,6 +231,8 @@ def _final_state(model_dir):
 def main(argv):
     del argv
     logging.set_verbosity(logging.WARNING)  # orbax reports every read at INFO
+    if FLAGS.engine == "jax":  # here, not as a failed first run
+        stack.require_jax_engine("--engine=jax")
     rng = random.Random(FLAGS.seed)
     work = FLAGS.work_dir or tempfile.mkdtemp(prefix="fault_drill_")
     data_dir = FLAGS.data_dir or os.path.join(work, "data")

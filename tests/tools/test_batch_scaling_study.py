@@ -8,7 +8,8 @@ import os
 import matplotlib.image
 import pytest
 
-from tests.scripts import run_process, run_tool
+from tests.scripts import assert_one_line, run_process, run_tool, without
+from trainers import stack
 
 STUDY = "tools/batch_scaling_study.py"
 # One optimizer of each kind keeps the test short: lamb_tf's (applied once
@@ -128,3 +129,12 @@ def test_bad_settings_stop_before_any_compute(tmp_path, flag, message):
     error = run_process(STUDY, "--quick", flag, f"--output_dir={tmp_path}", expect_status=2)
     assert message in error
     assert not (tmp_path / "cells").exists() and not (tmp_path / "data").exists()
+
+
+def test_without_matplotlib_the_study_stops_before_it_starts(tmp_path):
+    # The plot is written last, after the runs: its package is checked first.
+    out = tmp_path / "study"
+    env = without(tmp_path / "site", "matplotlib")
+    stderr = run_process(STUDY, "--quick", f"--output_dir={out}", expect_status=2, env=env)
+    assert_one_line(stderr, "(its batch_scaling.png) needs matplotlib, which is not installed")
+    assert stderr.rstrip().endswith(stack.install_command(["plots"])) and not out.exists()

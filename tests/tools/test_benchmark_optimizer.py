@@ -2,7 +2,9 @@ import json
 
 import pytest
 
-from tests.scripts import run_tool
+from tests.conftest import requires
+from tests.scripts import assert_one_line, run_process, run_tool, without
+from trainers import stack
 
 pytestmark = pytest.mark.slow  # one optimizer process per row for --memory
 
@@ -49,3 +51,16 @@ def test_layerwise_steps_need_no_variable_sized_temporary(tiny_benchmark):
         assert extra[("lamb_tf.LAMB", xla)] <= 1 / 16
         assert extra[("lamb_tf.LARS", xla)] <= 1 / 16
     assert extra[("keras.Lamb", True)] > 2 * largest
+
+
+def test_on_jax_without_optax_one_line_names_it(tmp_path):
+    requires("jax", "jax")
+    stderr = run_process(
+        "tools/benchmark_optimizer.py",
+        "--models=tiny",
+        f"--json_out={tmp_path / 'bench.json'}",
+        expect_status=2,
+        env={"KERAS_BACKEND": "jax", **without(tmp_path / "site", "optax")},
+    )
+    assert_one_line(stderr, "(its optax peers) needs optax", stack.install_command(["test"]))
+    assert not (tmp_path / "bench.json").exists()

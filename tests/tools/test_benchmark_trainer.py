@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.scripts import run_tool
+from tests.scripts import assert_one_line, run_process, run_tool, without
+from trainers import stack
 
 
 @pytest.mark.slow
@@ -37,3 +38,15 @@ def test_tiny_run_reports_both_engines_and_the_peer(tmp_path, builtin_data_dir):
         row["jax_tokens_per_second"] / row["peer_tokens_per_second"]
     )
     assert f"| float32 | {row['peak_gflops']:.0f} |" in stdout
+
+
+def test_without_jax_the_default_engines_stop_before_any_work(tmp_path):
+    stderr = run_process(
+        "tools/benchmark_trainer.py",
+        f"--data_dir={tmp_path / 'data'}",
+        expect_status=2,
+        env=without(tmp_path / "site", "jax"),
+    )
+    fix = stack.install_command(["cpu", "jax"])
+    assert_one_line(stderr, f"--engines=tf,jax needs JAX, which is not installed: {fix}")
+    assert stderr.rstrip().endswith("; or --engines=tf") and not (tmp_path / "data").exists()

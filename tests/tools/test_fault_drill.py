@@ -1,6 +1,7 @@
 import pytest
 
-from tests.scripts import run_tool
+from tests.scripts import assert_one_line, run_process, run_tool, without
+from trainers import stack
 
 
 @pytest.mark.slow
@@ -40,3 +41,17 @@ def test_a_tpu_rehearsal_survives_three_kinds_of_faults_with_the_uninterrupted_w
         "faults injected: 3, survived: 3, steps lost beyond the last checkpoint: 0, "
         "final weights identical: yes"
     )
+
+
+def test_the_jax_engine_without_orbax_stops_before_the_first_run(tmp_path):
+    work = tmp_path / "work"
+    stderr = run_process(
+        "tools/fault_drill.py",
+        "--engine=jax",
+        f"--work_dir={work}",
+        expect_status=2,
+        env=without(tmp_path / "site", "orbax", "orbax.checkpoint"),
+    )
+    fix = stack.install_command(["cpu", "jax"])
+    assert_one_line(stderr, f"--engine=jax needs orbax-checkpoint, which is not installed: {fix}")
+    assert not work.exists()

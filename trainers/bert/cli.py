@@ -1,7 +1,8 @@
 """What every command of the project shares: TensorFlow's native start-up
 lines silenced, and errors as one line with an exit status.
 
-    2    a configuration that cannot run (a flag, a gin setting, a value)
+    2    a configuration that cannot run (a flag, a gin setting, a value), or
+         an install that lacks a package it needs (`trainers.stack.require`)
     1    data or a runtime failure (a corrupt file, a full disk, a failed step)
     130  interrupted by Ctrl-C before training started (during training a
          Ctrl-C is a preemption: a checkpoint, then 130, see `preemption`)
@@ -13,6 +14,8 @@ import contextlib
 import importlib.util
 import os
 import sys
+
+from trainers import stack
 
 VERBOSE = "LAMB_TF_VERBOSE"
 CONFIG_STATUS = 2
@@ -112,7 +115,7 @@ def _one_line_errors(main, name):
             status = _status(error)
             if status is None or verbose():
                 raise
-            fail(name, _message(error), status)
+            fail(name, _message(error), status, traceback=not isinstance(error, stack.StackError))
         except KeyboardInterrupt:
             if verbose():
                 raise
@@ -128,7 +131,7 @@ def _status(error):
 
     from trainers.bert.errors import ConfigError, DataError, TrainingError
 
-    if isinstance(error, (ConfigError, app.UsageError)):
+    if isinstance(error, (ConfigError, app.UsageError, stack.StackError)):
         return CONFIG_STATUS
     if isinstance(error, (DataError, TrainingError, OSError)):
         return RUNTIME_STATUS

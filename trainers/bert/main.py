@@ -19,7 +19,7 @@ import sys
 
 from trainers import stack
 
-stack.check(tensorflow_required=True)  # the input is read through tf.data
+stack.check_trainer()  # TensorFlow (the input is read through tf.data), gin, keras-hub...
 
 from absl import app, flags, logging  # noqa: E402
 

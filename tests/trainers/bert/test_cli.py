@@ -7,7 +7,9 @@ import sys
 import pytest
 import tensorflow as tf
 
-from tests.scripts import ROOT, run_process
+from tests.conftest import requires
+from tests.scripts import ROOT, assert_one_line, run_process, without
+from trainers import stack
 from trainers.bert import cli
 from trainers.bert.errors import ConfigError, DataError, TrainingError
 
@@ -95,3 +97,107 @@ def test_the_data_tool_names_an_empty_input_in_one_line(tmp_path):
     assert stderr.startswith("bert-create-pretraining-data: error: ") and str(empty) in stderr
     assert stderr.count("\n") == 1, stderr
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+# A missing package: one line naming it and the command that installs it,
+# exit status 2, before anything is written (the model_dir is not made).
+PRETRAIN = ("-m", "trainers.bert.main", "--gin_file=gin_configs/tiny_cpu.gin")
+FINETUNE = ("-m", "trainers.bert.finetune.main", "--gin_file=gin_configs/finetune_tiny_cpu.gin")
+JAX = {"KERAS_BACKEND": "jax"}
+
+
+@pytest.mark.parametrize(
+    "command, env, hidden, line",
+    [
+        # The README's JAX command where only [cpu] is installed.
+        (
+            (*PRETRAIN, "--engine=jax"),
+            JAX,
+            ["jax"],
+            "lamb-tf: error: KERAS_BACKEND=jax needs JAX, which is not installed: ",
+        ),
+        (
+            (*PRETRAIN, "--engine=jax"),
+            JAX,
+            ["orbax", "orbax.checkpoint"],
+            "bert-pretrain: error: --engine=jax needs orbax-checkpoint, which is not installed: ",
+        ),
+        # TensorFlow installed without the trainer's packages.
+        (PRETRAIN, {}, ["gin"], "lamb-tf: error: the trainer needs gin-config, which is not "),
+        (FINETUNE, {}, ["keras_hub"], "lamb-tf: error: the trainer needs keras-hub, which is not "),
+    ],
+    ids=["jax", "orbax", "gin", "keras-hub"],
+)
+def test_a_missing_package_is_one_line_naming_the_install(command, env, hidden, line, tmp_path):
+    model_dir = tmp_path / "run"
+    stderr = run_process(
+        *command,
+        f"--model_dir={model_dir}",
+        expect_status=2,
+        env={**env, **without(tmp_path / "site", *hidden)},
+    )
+    extras = ["cpu", "jax"] if env else ["cpu"]
+    assert_one_line(stderr, line, stack.install_command(extras))
+    assert stderr.startswith(line), stderr
+    assert not model_dir.exists()
+
+
+def test_the_data_tool_without_tokenizers(tmp_path):
+    out = tmp_path / "out"
+    stderr = run_process(
+        "tools/create_pretraining_data.py",
+        f"--output_dir={out}",
+        expect_status=2,
+        env=without(tmp_path / "site", "tokenizers"),
+    )
+    assert_one_line(stderr, "bert-create-pretraining-data needs tokenizers, which is not ")
+    assert stack.install_command(["cpu"]) in stderr and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "backend, line",
+    [
+        ("jaxx", "KERAS_BACKEND=jaxx: Keras has no such backend"),
+        ("torch", "KERAS_BACKEND=torch needs torch, which is not installed"),
+    ],
+)
+def test_a_keras_backend_that_cannot_load_is_one_line(backend, line, tmp_path):
+    env = {"KERAS_BACKEND": backend, **without(tmp_path / "site", "torch")}
+    stderr = run_process(*PRETRAIN, f"--model_dir={tmp_path / 'run'}", expect_status=2, env=env)
+    assert_one_line(stderr, line, "KERAS_BACKEND=tensorflow (the default) or KERAS_BACKEND=jax")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_backend_set_in_keras_json_is_named(tmp_path, monkeypatch):
+    (tmp_path / "keras.json").write_text('{"backend": "jax", "floatx": "float32"}')
+    monkeypatch.delenv("KERAS_BACKEND")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    assert stack.keras_backend() == ("jax", f"Keras' backend jax (set in {tmp_path}/keras.json)")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # the variable wins, as in Keras
+    assert stack.keras_backend() == ("tensorflow", "KERAS_BACKEND=tensorflow")
+
+
+def test_the_data_tool_writes_nothing_on_stderr(tmp_path):
+    # No absl INFO line ("I1206 ... create.py:87] Training a 1000-token
+    # WordPiece vocabulary ...") and no TensorFlow start-up line on a run that
+    # works: stderr is for errors. The environment is a user's, without the
+    # tests' TF_CPP_MIN_LOG_LEVEL.
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", cli.VERBOSE)}
+    args = ["--vocab_size=1000", "--dupe_factor=1", "--num_shards=1", "--num_workers=1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainers.bert.data", f"--output_dir={tmp_path}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert (tmp_path / "manifest.json").exists() and "instances" in proc.stdout
+
+
+def test_fine_tuning_on_the_jax_backend_names_the_variable(tmp_path):
+    # Fine-tuning has no --engine flag: the message must not suggest one.
+    requires("jax", "jax")
+    stderr = run_process(*FINETUNE, f"--model_dir={tmp_path / 'run'}", expect_status=2, env=JAX)
+    assert_one_line(stderr, "KERAS_BACKEND=jax: fine-tuning runs on Keras' TensorFlow backend")
+    assert "--engine" not in stderr and not (tmp_path / "run").exists()

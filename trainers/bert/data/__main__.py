@@ -7,19 +7,26 @@
 Flags keep google-research/bert's names. Without --input_file the built-in
 corpus (CPython's English help text) is used; without --vocab_file a WordPiece
 vocabulary is trained on the input. Shards are written in parallel, each
-atomically, with a manifest.json beside them that the trainer checks.
+atomically, with a manifest.json beside them that the trainer checks. An
+--output_dir holding another run's shards or manifest is refused; --overwrite
+replaces them (re-running the same command into its folder needs no flag).
 (The flags live here, not in `create`, so importing the library defines
 none.) Also `python -m trainers.bert.data` and `bert-create-pretraining-data`.
 """
 
 import os
 
-from absl import app, flags
+from trainers import stack
 
-from trainers.bert import cli
-from trainers.bert.data.shards import corpus, instances, vocab
-from trainers.bert.data.shards.create import create, merge_manifests
-from trainers.bert.errors import ConfigError, DataError
+stack.require("tokenizers", ["cpu"], "bert-create-pretraining-data")  # its WordPiece
+
+from absl import app, flags, logging  # noqa: E402
+
+from trainers.bert import cli  # noqa: E402
+from trainers.bert.data import records  # noqa: E402
+from trainers.bert.data.shards import corpus, instances, vocab  # noqa: E402
+from trainers.bert.data.shards.create import create, merge_manifests  # noqa: E402
+from trainers.bert.errors import ConfigError, DataError  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -48,6 +55,12 @@ flags.DEFINE_integer("task_index", 0, "This machine's task in an array job of --
 flags.DEFINE_integer("num_tasks", 1, "Machines sharing the shards (s % num_tasks == task).")
 flags.DEFINE_bool("merge_manifests", False, "Combine the --num_tasks tasks' manifests and stop.")
 flags.DEFINE_bool("vocab_only", False, "Train output_dir/vocab.txt on the input and stop.")
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace another run's shards and manifest in --output_dir (without it such a folder "
+    "is refused).",
+)
 
 
 def options_from_flags():
@@ -64,7 +77,12 @@ def options_from_flags():
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+        raise app.UsageError(
+            f"unexpected arguments {argv[1:]}: a flag takes one value (--flag=value); quote "
+            "a glob so the shell does not expand it: --input_file='corpus/*.txt'"
+        )
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # stderr is for errors; progress is on stdout
     output_files = FLAGS.output_file.split(",") if FLAGS.output_file else None
     output_dir = FLAGS.output_dir or (os.path.dirname(output_files[0]) if output_files else None)
     if not output_dir:
@@ -74,11 +92,7 @@ def main(argv):
             merge_manifests(output_dir, FLAGS.num_tasks)
             return
         if FLAGS.vocab_only:
-            documents = corpus.read_documents(corpus.input_files(FLAGS.input_file))
-            path = vocab.train_vocabulary(
-                documents, output_dir, FLAGS.vocab_size, FLAGS.do_lower_case
-            )
-            print(f"wrote {path}")
+            vocab_only(output_dir)
             return
         create(
             FLAGS.input_file,
@@ -93,11 +107,33 @@ def main(argv):
             num_workers=FLAGS.num_workers,
             task_index=FLAGS.task_index,
             num_tasks=FLAGS.num_tasks,
+            overwrite=FLAGS.overwrite,
         )
     except (ConfigError, DataError):
         raise
     except ValueError as error:  # the library's argument checks
         raise ConfigError(str(error)) from None
+
+
+def vocab_only(output_dir):
+    """--vocab_only: output_dir/vocab.txt, trained on the input. A folder
+    holding a finished set is refused without --overwrite: its vocab.txt is
+    the one its shards were made with."""
+    vocab.check_vocab_size(FLAGS.vocab_size)
+    if not FLAGS.overwrite and records.read_manifest(output_dir) is not None:
+        raise ConfigError(
+            f"--vocab_only: {output_dir} holds a finished set (manifest.json) made with its "
+            "vocab.txt; train the vocabulary into another --output_dir, or add --overwrite "
+            "to replace it"
+        )
+    files = corpus.input_files(FLAGS.input_file)
+    empty = corpus.check_text(files)
+    if empty:
+        print(corpus.empty_note(empty, files))
+    path = vocab.train_vocabulary(
+        corpus.read_documents(files), output_dir, FLAGS.vocab_size, FLAGS.do_lower_case
+    )
+    print(f"wrote {path}")
 
 
 def run():

@@ -6,10 +6,9 @@ Keras' backend is fixed when Keras is first imported (`KERAS_BACKEND`), so
 the engine must match it; every mismatch stops before any compute.
 """
 
-import importlib.util
-
 import keras
 
+from trainers import stack
 from trainers.bert.errors import ConfigError
 
 ENGINES = ("tf", "jax")
@@ -39,11 +38,8 @@ def check(engine, strategy=None):
             f"--engine={engine} runs on Keras' {BACKENDS[engine]} backend, and Keras runs on "
             f"{backend}: set KERAS_BACKEND={BACKENDS[engine]} (or --engine={of_backend()})"
         )
-    if engine == "jax" and importlib.util.find_spec("orbax") is None:
-        raise ConfigError(
-            "--engine=jax writes its checkpoints with orbax-checkpoint, which is not installed: "
-            "pip install -c constraints.txt 'lamb-tf[cpu,jax]'"
-        )
+    if engine == "jax":
+        stack.require_jax_engine("--engine=jax")
     if engine == "jax" and strategy is not None:
         raise ConfigError(
             "--engine=jax uses every JAX device itself: a tf.distribute strategy "

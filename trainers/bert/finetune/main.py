@@ -18,12 +18,13 @@ import sys
 
 from trainers import stack
 
-stack.check(tensorflow_required=True)
+stack.check_trainer()
 
 from absl import app, flags, logging  # noqa: E402
 
 from trainers.bert import cli  # noqa: E402
 from trainers.bert.engines.tf_engine import strategies  # noqa: E402
+from trainers.bert.errors import ConfigError  # noqa: E402
 from trainers.bert.finetune import train as finetune_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -55,6 +56,12 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+    backend, source = stack.keras_backend()
+    if backend != "tensorflow":  # fine-tuning has no --engine: tf.distribute only
+        raise ConfigError(
+            f"{source}: fine-tuning runs on Keras' TensorFlow backend; unset KERAS_BACKEND "
+            "(or set KERAS_BACKEND=tensorflow)"
+        )
     cli.parse_gin(FLAGS.gin_file, FLAGS.gin_param)
     overrides = {name: FLAGS[name].value for name in OVERRIDES if FLAGS[name].present}
     if FLAGS.random_init:

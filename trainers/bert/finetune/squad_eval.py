@@ -38,7 +38,7 @@ import re
 import string
 import sys
 
-from trainers.bert import errors
+from trainers.bert import cli, errors
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
@@ -77,7 +77,7 @@ def gold_answers(texts, v2):
     return [text for text in texts if normalize_answer(text)] or [""]
 
 
-class DatasetError(ValueError):
+class DatasetError(errors.DataError):
     """A dataset or predictions file that is not what SQuAD's are."""
 
 
@@ -88,17 +88,41 @@ def questions(dataset, source="the dataset"):
         raise DatasetError(f"{source}: not a SQuAD file (no 'data' list at the top)")
     answers = {}
     for article in dataset["data"]:
-        for paragraph in article.get("paragraphs", []):
-            for qa in paragraph.get("qas", []):
+        for paragraph in _objects(article, "paragraphs", source):
+            for qa in _objects(paragraph, "qas", source):
                 if "id" not in qa:
                     raise DatasetError(f"{source}: a question without an 'id': {qa!r:.80}")
-                texts = [a.get("text") for a in qa.get("answers", [])]
+                texts = [
+                    a.get("text") if isinstance(a, dict) else None
+                    for a in _list(qa, "answers", source)
+                ]
                 if not all(isinstance(text, str) for text in texts):
                     raise DatasetError(
                         f"{source}: question {qa['id']!r} has an answer without text"
                     )
                 answers[qa["id"]] = texts
     return answers
+
+
+def _list(parent, key, source):
+    """`parent[key]` ([] where absent), checked to be a list."""
+    found = parent.get(key, [])
+    if not isinstance(found, list):
+        raise DatasetError(f"{source}: {key!r} is not a list: {found!r:.80}")
+    return found
+
+
+def _objects(parent, key, source):
+    """`parent[key]`, a list of JSON objects; `parent` is one too."""
+    if not isinstance(parent, dict):
+        raise DatasetError(
+            f"{source}: not a SQuAD file (an entry is not an object: {parent!r:.80})"
+        )
+    found = _list(parent, key, source)
+    for item in found:
+        if not isinstance(item, dict):
+            raise DatasetError(f"{source}: an entry of {key!r} is not an object: {item!r:.80}")
+    return found
 
 
 def is_v2(dataset):
@@ -113,11 +137,12 @@ def is_v2(dataset):
     )
 
 
-def evaluate(dataset, predictions, na_probs=None, na_prob_threshold=1.0):
+def evaluate(dataset, predictions, na_probs=None, na_prob_threshold=1.0, source="the dataset"):
     """The official figures of `predictions` ({question id: answer text}).
 
-    Returns a dict and the number of questions without a prediction."""
-    answers, v2 = questions(dataset), is_v2(dataset)
+    Returns a dict and the number of questions without a prediction; a
+    dataset that cannot be scored raises DatasetError naming `source`."""
+    answers, v2 = questions(dataset, source), is_v2(dataset)
     exact, f1s = {}, {}  # of the questions with a prediction
     for qid, texts in answers.items():
         prediction = predictions.get(qid)
@@ -125,7 +150,7 @@ def evaluate(dataset, predictions, na_probs=None, na_prob_threshold=1.0):
             continue
         if not texts and not v2:
             raise DatasetError(
-                f"question {qid!r} has no answers: a v1.1 file cannot score it"
+                f"{source}: question {qid!r} has no answers: a v1.1 file cannot score it"
                 " (a v2.0 file says version 2.0 or marks it is_impossible)"
             )
         truths = gold_answers(texts, v2)
@@ -200,8 +225,20 @@ def read_json(path, what):
     return errors.read_json(path, what, DatasetError)
 
 
+NAME = "bert-squad-eval"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as the other commands': one line, exit status 2."""
+
+    def error(self, message):
+        cli.fail(NAME, f"{message}; --help lists the arguments", cli.CONFIG_STATUS, False)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """The command: exit status 0, 1 for a file that cannot be scored (one
+    line naming it), 2 for a usage error."""
+    parser = _Parser(prog=NAME, description=__doc__.split("\n\n")[0])
     parser.add_argument("data_file", help="the SQuAD dataset (v1.1 or v2.0 JSON)")
     parser.add_argument("pred_file", help="predictions: {question id: answer text}")
     parser.add_argument("--na-prob-file", "-n", help="v2.0: {question id: no-answer score}")
@@ -218,14 +255,24 @@ def main(argv=None):
         predictions = read_json(args.pred_file, "predictions")
         if not isinstance(predictions, dict):
             raise DatasetError(f"predictions {args.pred_file}: not a {{question id: text}} object")
-        na_probs = read_json(args.na_prob_file, "no-answer scores") if args.na_prob_file else None
-        questions(dataset, f"dataset {args.data_file}")
-        figures, missing = evaluate(dataset, predictions, na_probs, args.na_prob_thresh)
+        na_probs = None
+        if args.na_prob_file:
+            na_probs = read_json(args.na_prob_file, "no-answer scores")
+            if not isinstance(na_probs, dict) or not all(
+                isinstance(p, (int, float)) and not isinstance(p, bool) for p in na_probs.values()
+            ):
+                raise DatasetError(
+                    f"no-answer scores {args.na_prob_file}: not a {{question id: number}} object"
+                )
+        figures, missing = evaluate(
+            dataset, predictions, na_probs, args.na_prob_thresh, f"dataset {args.data_file}"
+        )
     except DatasetError as error:
-        print(f"squad_eval: {error}", file=sys.stderr)
-        return 2
+        if cli.verbose():
+            raise
+        cli.fail(NAME, str(error), cli.RUNTIME_STATUS)
     if missing:
-        print(f"squad_eval: {missing} question(s) without a prediction score 0", file=sys.stderr)
+        print(f"{NAME}: note: {missing} question(s) without a prediction score 0", file=sys.stderr)
     print(json.dumps(figures))
     return 0
 

@@ -300,9 +300,47 @@ def test_command_v2(tmp_path):
     assert json.loads(result.stdout) == squad_eval.evaluate(dataset, answers, scores, 0.3)[0]
 
 
-def test_command_names_a_malformed_file(tmp_path):
-    data, predictions = tmp_path / "dev.json", tmp_path / "predictions.json"
-    data.write_text(json.dumps(_squad("1.1", V1)))
-    predictions.write_text('{"q1": "x",\n "q2": }')
-    status = squad_eval.main([str(data), str(predictions)])
-    assert status == 2
+def _command(*argv):
+    return subprocess.run(
+        [sys.executable, "-m", "trainers.bert.finetune.squad_eval", *map(str, argv)],
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "which, content, problem",
+    [
+        ("data", None, "No such file or directory"),
+        ("data", "not json", "not valid JSON (line 1, column 1"),
+        ("data", '{"version": "1.1"}', "not a SQuAD file (no 'data' list at the top)"),
+        ("data", '{"data": [["a"]]}', "not a SQuAD file (an entry is not an object: ['a'])"),
+        ("data", '{"data": [{"paragraphs": [{"qas": [{"id": "q1"}]}]}]}', "'q1' has no answers"),
+        ("data", '{"data": [{"paragraphs": {"qas": []}}]}', "'paragraphs' is not a list"),
+        ("predictions", '{"q1": "x",\n "q2": }', "not valid JSON (line 2, column 8"),
+        ("predictions", '["q1"]', "not a {question id: text} object"),
+        ("scores", '{"q1": "high"}', "not a {question id: number} object"),
+    ],
+)
+def test_a_file_that_cannot_be_scored_is_one_line_naming_it(tmp_path, which, content, problem):
+    files = {n: tmp_path / f"{n}.json" for n in ("data", "predictions", "scores")}
+    files["data"].write_text(json.dumps(_squad("1.1", V1)))
+    files["predictions"].write_text(json.dumps({"q1": "x"}))
+    files["scores"].write_text(json.dumps({"q1": 0.5}))
+    if content is None:
+        files[which].unlink()
+    else:
+        files[which].write_text(content)
+    result = _command(files["data"], files["predictions"], "--na-prob-file", files["scores"])
+    # A data error: status 1, one line naming the file, as the other commands'.
+    assert result.returncode == 1 and result.stdout == "", result.stderr
+    assert result.stderr.startswith("bert-squad-eval: error: "), result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert str(files[which]) in result.stderr and problem in result.stderr
+
+
+def test_a_usage_error_is_one_line_with_status_2(tmp_path):
+    result = _command(tmp_path / "dev.json")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("bert-squad-eval: error: the following arguments are required")
+    assert "pred_file" in result.stderr and "--help" in result.stderr

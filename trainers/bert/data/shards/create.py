@@ -72,23 +72,9 @@ def create(
     documents than shards (checked before any worker starts), a trained
     vocabulary is too small (`vocab.train_vocabulary`), or a shard gets no
     instances."""
-    if not 0 <= task_index < num_tasks:
-        raise ConfigError(f"--task_index={task_index} is not in [0, --num_tasks={num_tasks})")
-    if num_tasks > 1 and not vocab_file:
-        raise ConfigError("--num_tasks > 1 needs --vocab_file: every task must use one vocabulary")
-    if output_files is None and num_shards < 1:
-        raise ConfigError(f"--num_shards={num_shards}: give 1 or more")
-    if num_workers is not None and num_workers < 1:
-        raise ConfigError(f"--num_workers={num_workers}: give 1 or more (or leave it unset)")
+    _check_counts(task_index, num_tasks, vocab_file, output_files, num_shards, num_workers)
     options.check_room()
-    vocabulary = None
-    if vocab_file:
-        if not os.path.exists(vocab_file):
-            raise ConfigError(f"--vocab_file {vocab_file!r} does not exist")
-        vocabulary = vocab.Vocabulary(vocab_file, do_lower_case)
-        vocab.check_casing(vocabulary.tokens, do_lower_case, vocab_file, "--do_lower_case")
-    else:
-        vocab.check_vocab_size(vocab_size)
+    vocabulary = _given_vocabulary(vocab_file, vocab_size, do_lower_case)
     files = corpus.input_files(input_file)
     empty = corpus.check_text(files)
     paths = output_files or [
@@ -106,38 +92,13 @@ def create(
             "add --overwrite to replace them"
         )
 
-    os.makedirs(output_dir, exist_ok=True)
-    records.remove_manifest(output_dir)  # first: the folder no longer looks finished
-    if num_tasks > 1:
-        records.remove_manifest(output_dir, _task_manifest(task_index, num_tasks))
-    for name in earlier.others + earlier.temporaries:
-        _remove(os.path.join(output_dir, name))
-    if earlier.others:
-        print(f"removed {earlier.describe()} (--overwrite)", flush=True)
-    if earlier.temporaries:
-        print(
-            f"removed {_count(earlier.temporaries, 'temporary file')} an interrupted run "
-            f"left ({_names(earlier.temporaries)})",
-            flush=True,
-        )
+    _clear(output_dir, earlier, task_index, num_tasks)
     if empty:
         print(corpus.empty_note(empty, files), flush=True)
     note = options.masking_note()
     if note:
         print(note, flush=True)
-    local_vocab = os.path.join(output_dir, "vocab.txt")
-    if vocab_file:
-        if os.path.abspath(vocab_file) != os.path.abspath(local_vocab):
-            _copy_atomically(vocab_file, local_vocab)
-    else:
-        print(
-            f"training a WordPiece vocabulary of up to {vocab_size} tokens on "
-            f"{corpus.describe(files)}",
-            flush=True,
-        )
-        vocab.train_vocabulary(
-            corpus.read_documents(files), output_dir, vocab_size, do_lower_case, report=print
-        )
+    local_vocab = _local_vocabulary(output_dir, vocab_file, vocab_size, do_lower_case, files)
     vocabulary = vocab.Vocabulary(local_vocab, do_lower_case)
 
     tasks = [
@@ -145,23 +106,8 @@ def create(
         for s, p in enumerate(paths)
         if s % num_tasks == task_index
     ]
-    workers = min(num_workers or os.cpu_count() or 1, len(tasks))
     start = time.perf_counter()
-    results = {}
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        for shard, path, count, size, digest, seconds in pool.imap_unordered(write_shard, tasks):
-            results[shard] = {
-                "file": os.path.basename(path),
-                "instances": count,
-                "bytes": size,
-                "sha256": digest,
-            }
-            print(
-                f"[{len(results)}/{len(tasks)}] {os.path.basename(path)}: "
-                f"{count} instances in {seconds:.1f} s",
-                flush=True,
-            )
+    results = _write_shards(tasks, min(num_workers or os.cpu_count() or 1, len(tasks)))
     _check_instances(files, results, paths)
     manifest = {
         "schema": SCHEMA,
@@ -188,6 +134,88 @@ def create(
         f"{manifest['seconds']} s, in {output_dir}"
     )
     return manifest
+
+
+def _check_counts(task_index, num_tasks, vocab_file, output_files, num_shards, num_workers):
+    if not 0 <= task_index < num_tasks:
+        raise ConfigError(f"--task_index={task_index} is not in [0, --num_tasks={num_tasks})")
+    if num_tasks > 1 and not vocab_file:
+        raise ConfigError("--num_tasks > 1 needs --vocab_file: every task must use one vocabulary")
+    if output_files is None and num_shards < 1:
+        raise ConfigError(f"--num_shards={num_shards}: give 1 or more")
+    if num_workers is not None and num_workers < 1:
+        raise ConfigError(f"--num_workers={num_workers}: give 1 or more (or leave it unset)")
+
+
+def _given_vocabulary(vocab_file, vocab_size, do_lower_case):
+    """The given vocabulary, checked (format, casing), or None when one is
+    to be trained (its size checked)."""
+    if not vocab_file:
+        vocab.check_vocab_size(vocab_size)
+        return None
+    if not os.path.exists(vocab_file):
+        raise ConfigError(f"--vocab_file {vocab_file!r} does not exist")
+    vocabulary = vocab.Vocabulary(vocab_file, do_lower_case)
+    vocab.check_casing(vocabulary.tokens, do_lower_case, vocab_file, "--do_lower_case")
+    return vocabulary
+
+
+def _clear(output_dir, earlier, task_index, num_tasks):
+    """Readies `output_dir`: the manifest removed first (the folder no longer
+    looks finished), then another run's files (--overwrite) and the
+    temporary files an interrupted run left."""
+    os.makedirs(output_dir, exist_ok=True)
+    records.remove_manifest(output_dir)
+    if num_tasks > 1:
+        records.remove_manifest(output_dir, _task_manifest(task_index, num_tasks))
+    for name in earlier.others + earlier.temporaries:
+        _remove(os.path.join(output_dir, name))
+    if earlier.others:
+        print(f"removed {earlier.describe()} (--overwrite)", flush=True)
+    if earlier.temporaries:
+        print(
+            f"removed {_count(earlier.temporaries, 'temporary file')} an interrupted run "
+            f"left ({_names(earlier.temporaries)})",
+            flush=True,
+        )
+
+
+def _local_vocabulary(output_dir, vocab_file, vocab_size, do_lower_case, files):
+    """output_dir/vocab.txt: the given one copied, or one trained on `files`."""
+    local_vocab = os.path.join(output_dir, "vocab.txt")
+    if vocab_file:
+        if os.path.abspath(vocab_file) != os.path.abspath(local_vocab):
+            _copy_atomically(vocab_file, local_vocab)
+        return local_vocab
+    print(
+        f"training a WordPiece vocabulary of up to {vocab_size} tokens on {corpus.describe(files)}",
+        flush=True,
+    )
+    vocab.train_vocabulary(
+        corpus.read_documents(files), output_dir, vocab_size, do_lower_case, report=print
+    )
+    return local_vocab
+
+
+def _write_shards(tasks, workers):
+    """{shard: its manifest entry}, the shards written by `workers`
+    processes, each reported as it ends."""
+    results = {}
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        for shard, path, count, size, digest, seconds in pool.imap_unordered(write_shard, tasks):
+            results[shard] = {
+                "file": os.path.basename(path),
+                "instances": count,
+                "bytes": size,
+                "sha256": digest,
+            }
+            print(
+                f"[{len(results)}/{len(tasks)}] {os.path.basename(path)}: "
+                f"{count} instances in {seconds:.1f} s",
+                flush=True,
+            )
+    return results
 
 
 SCHEMA = "google-research/bert"

@@ -28,7 +28,7 @@ import time
 
 import numpy as np
 
-from trainers import atomic
+from trainers import atomic, stack
 from trainers.bert.data import records
 from trainers.bert.data.patterns import match_files
 from trainers.bert.data.text import sources
@@ -73,6 +73,7 @@ def prepare(patterns, output_dir, options=Options(), processes=1, log=print):
     if options.fmt is not None and options.fmt not in sources.FORMATS:
         raise ConfigError(f"--format={options.fmt!r}: choose one of {', '.join(sources.FORMATS)}")
     files = input_files(patterns)
+    require_packages(files, options)  # here: a worker would fail with a traceback
     os.makedirs(output_dir, exist_ok=True)
     _remove_parts(output_dir)  # of a run that was killed
     jobs = [(i, path, output_dir, options) for i, path in enumerate(files)]
@@ -99,6 +100,22 @@ def prepare(patterns, output_dir, options=Options(), processes=1, log=print):
     manifest = _merge(parts, options)
     records.write_manifest(output_dir, manifest, MANIFEST)
     return manifest
+
+
+def require_packages(files, options):
+    """Raises `stack.MissingPackage`, naming the [corpus] extra, when a
+    package that `files` need is not installed: sentencex for every input,
+    mwparserfromhell for MediaWiki dumps, pyarrow for Parquet."""
+    stack.require("sentencex", ["corpus"], "splitting text into sentences")
+    formats = {}
+    for path in files:
+        formats.setdefault(options.fmt or sources.format_of(path), path)
+    for fmt, module, kind in (
+        ("wiki", "mwparserfromhell", "a MediaWiki dump"),
+        ("parquet", "pyarrow", "Parquet"),
+    ):
+        if fmt in formats:
+            stack.require(module, ["corpus"], f"{formats[fmt]} ({kind})")
 
 
 def _stem(index, path):
