@@ -216,7 +216,7 @@ def train(model_dir, pretraining=None, *, strategy=None, engine=None, flags_text
         noise_scale=s.gradient_noise_scale,
     )
     engine = run.engine
-    if run.latest is not None and identity.read(model_dir) is None:
+    if run.latest is not None and run.saved is None:
         _check_restorable(engine, run.latest, model_dir)  # a run saved before run.json
     vocab_sha256 = file_sha256(vocab_file) if vocab_file else None
     run.check(

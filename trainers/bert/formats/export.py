@@ -45,8 +45,8 @@ def export_encoder(model_dir, backbone, vocab_file=None, lowercase=None):
 
 
 def copy_tree(source, destination):
-    """A local folder into `destination`, also on an object store (gs://)."""
-    for folder, _, files in os.walk(source):
+    """A folder into `destination`, either also on an object store (gs://)."""
+    for folder, _, files in tf.io.gfile.walk(source):
         relative = os.path.relpath(folder, source)
         target = destination if relative == "." else os.path.join(destination, relative)
         tf.io.gfile.makedirs(target)

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from trainers.bert import engines, settings
 from trainers.bert.errors import ConfigError
+from trainers.bert.formats.export import copy_tree
 from trainers.bert.run import identity, run_dir
 from trainers.bert.run import phases as phases_lib
 from trainers.bert.run.loop import Loop, LoopSettings
@@ -113,11 +114,12 @@ class Life:
         )
         run_dir.check_disk(model_dir, self.engine.checkpoint_bytes())
         self.latest = self.engine.latest()
-        self.progress = self.identity = self.saved = None
+        self.saved = identity.read(model_dir)  # the run.json found, or None
+        self.progress = self.identity = None
 
     def check(self, run):
         """Stops unless model_dir holds this run (`identity.describe`) or none."""
-        self.identity, self.saved = run, identity.read(self.model_dir)
+        self.identity = run
         identity.check(self.model_dir, self.saved, run, self.latest)
 
     def claim(self, flags_text, headline, shown=None):
@@ -247,17 +249,9 @@ def _copy_aside(model_dir, outputs, checkpoint, kept):
             targets.append((path, os.path.join(folder, os.path.basename(path))))
     for source, target in targets:
         if tf.io.gfile.isdir(source):
-            _copy_tree(source, target)
+            copy_tree(source, target)
         elif tf.io.gfile.exists(source):
             tf.io.gfile.makedirs(os.path.dirname(target))
             tf.io.gfile.copy(source, target)
     if partial != kept:
         tf.io.gfile.rename(partial, kept)
-
-
-def _copy_tree(source, target):
-    for folder, _, names in tf.io.gfile.walk(source):
-        into = os.path.join(target, os.path.relpath(folder, source))
-        tf.io.gfile.makedirs(into)
-        for name in names:
-            tf.io.gfile.copy(os.path.join(folder, name), os.path.join(into, name))
