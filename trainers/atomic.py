@@ -39,6 +39,7 @@ file is removed and the target is untouched.
 
 import contextlib
 import os
+import re
 
 TEMPORARY = ".tmp-"  # in every temporary name: a cleanup finds them by it
 
@@ -50,6 +51,16 @@ def is_object_store(path):
 def temporary_name(path):
     """This process's temporary name for `path`, in the same folder."""
     return f"{os.fspath(path)}{TEMPORARY}{os.getpid()}"
+
+
+_TEMPORARY_NAME = re.compile(r"(.+)" + re.escape(TEMPORARY) + r"\d+")
+
+
+def target_of(path):
+    """The path a temporary name (`temporary_name`) was to become, or None
+    when `path` is no temporary name: what an interrupted write left."""
+    match = _TEMPORARY_NAME.fullmatch(os.fspath(path))
+    return match.group(1) if match else None
 
 
 def write_text(path, text, encoding="utf-8"):

@@ -149,3 +149,10 @@ def test_local_paths_do_not_import_tensorflow(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
     assert (tmp_path / "a").read_text() == "x"
+
+
+def test_a_temporary_name_tells_its_target(tmp_path):
+    target = str(tmp_path / "pretrain-00000-of-00002.tfrecord")
+    assert atomic.target_of(atomic.temporary_name(target)) == target
+    assert atomic.target_of(target) is None
+    assert atomic.target_of(f"{target}{atomic.TEMPORARY}") is None  # no process id

@@ -10,7 +10,6 @@ run continues with the next batch.
 
 import concurrent.futures
 import os
-import re
 
 import tensorflow as tf
 
@@ -124,12 +123,8 @@ def validate(files, seq_length, max_predictions, vocab_file=None, read_all=False
     return names
 
 
-# A temporary file of trainers/atomic.py: `{target}.tmp-{pid}`.
-_TEMPORARY = re.compile(re.escape(atomic.TEMPORARY) + r"\d+$")
-
-
 def _check_names(files, matched):
-    temporary = [path for path in files if _TEMPORARY.search(path)]
+    temporary = [path for path in files if atomic.target_of(path)]
     if temporary:
         raise DataError(
             f"{matched} matches {_some(temporary)}: temporary files an interrupted write "

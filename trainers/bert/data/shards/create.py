@@ -219,10 +219,8 @@ def _write_shards(tasks, workers):
 
 
 SCHEMA = "google-research/bert"
-# Partial manifests of an array job's tasks, and temporary files
-# (trainers/atomic.py: `{target}.tmp-{pid}`).
+# Partial manifests of an array job's tasks.
 _PARTIAL = re.compile(r"manifest-task-\d{5}-of-(\d{5})\.json")
-_TEMPORARY = re.compile(r"(.+)" + re.escape(atomic.TEMPORARY) + r"\d+")
 # A manifest's settings, in the order a difference is named, with the flag
 # that sets each. Shards, counts, sizes and times are results, not settings.
 _FLAGS = {
@@ -346,10 +344,9 @@ def _earlier_run(output_dir, paths, mine, settings, task_index, num_tasks):
         )
     leftovers = []
     for name in names:
-        match = _TEMPORARY.fullmatch(name)
-        if not match:
+        target = atomic.target_of(name)
+        if target is None:
             continue
-        target = match.group(1)
         if target in owned:
             earlier.temporaries.append(name)
         elif not (target in ours or target in shared or _PARTIAL.fullmatch(target)):
