@@ -54,3 +54,52 @@ def boolean(name, value):
     if not isinstance(value, bool):
         raise ConfigError(f"{name} must be True or False, got {value!r}")
     return value
+
+
+def check_gin_bindings_used():
+    """Every gin binding was read by what the run made; returns notes on the
+    rest. Gin ignores unread bindings without a word. A binding in a scope
+    the run never enters is a misspelling (`phse2/Phase.steps` would leave
+    phase 2 at its defaults): refused. Settings of something the run does not
+    make (`lamb_tf.LAMB.*` from a config file whose optimizer a
+    `--gin_param` replaced) are said in a note. Call it once the job's
+    settings are made: gin has then made the phases and the optimizer.
+
+    A binding of scope `s` applies to calls in `s` and in the scopes inside
+    it. Gin has no public view of its bindings: these are its two
+    registries, as `gin.config_str()` and `gin.operative_config_str()` read
+    them."""
+    from gin import config
+
+    made = list(config._OPERATIVE_CONFIG)
+    misspelt, notes = [], []
+    for scope, selector in config._CONFIG:
+        scopes = sorted({used for used, chosen in made if chosen == selector})
+        if any(not scope or f"{used}/".startswith(f"{scope}/") for used in scopes):
+            continue
+        bound = config._CONFIG[scope, selector]
+        names = ", ".join(_binding_name(scope, selector, p) for p in bound)
+        if selector == "gin.macro":
+            notes.append(f"gin: the macro {scope} is never used")
+        elif scopes:
+            made_in = ", ".join(repr(used) for used in scopes)
+            misspelt.append(
+                f"{names}: no {_short(selector)} is made in scope {scope!r}, only in {made_in}"
+            )
+        else:
+            notes.append(f"gin: {names} not read: this run makes no {_short(selector)}")
+    if misspelt:
+        raise ConfigError(
+            f"gin: {'; '.join(misspelt)} (a misspelt scope, or one this run does not use: "
+            "nothing would read these settings)"
+        )
+    return notes
+
+
+def _short(selector):
+    """A selector as configs write it: `Phase`, `lamb_tf.LAMB`."""
+    return selector.rsplit(".", 1)[-1] if selector.startswith("trainers.") else selector
+
+
+def _binding_name(scope, selector, parameter):
+    return f"{scope + '/' if scope else ''}{_short(selector)}.{parameter}"

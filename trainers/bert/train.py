@@ -167,6 +167,23 @@ class Pretraining(life.RunSettings):
         self.loop = self.loop_settings(self.eval_every, self.eval_steps, self.target_mlm_accuracy)
         self.recovery = Recovery(self.max_non_finite_steps, self.loss_spike_factor)
         phases_lib.check(self.phases)
+        self._check_evaluation()
+
+    def _check_evaluation(self):
+        """Evaluation settings without held-out data: a target that could
+        never stop the run is refused; `eval_every` is said to go unused."""
+        if any(p.eval_files or p.train_files == corpus.BUILTIN for p in self.phases):
+            return
+        if self.target_mlm_accuracy is not None:
+            raise ConfigError(
+                f"train.target_mlm_accuracy={self.target_mlm_accuracy}: no phase has "
+                "eval_files to measure it on"
+            )
+        if self.eval_every is not None:
+            self.notes.append(
+                f"train.eval_every={self.eval_every}: no phase has eval_files, so the run does "
+                "not evaluate (set phase1/Phase.eval_files ...)"
+            )
 
 
 def train(model_dir, pretraining=None, *, strategy=None, engine=None, flags_text=None, **overrides):

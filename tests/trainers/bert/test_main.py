@@ -35,9 +35,9 @@ def test_tiny_cpu_config_runs_both_phases(tmp_path):
 def test_every_config_parses_and_opens_with_its_command(config):
     import gin
 
-    from trainers.bert import train  # noqa: F401  (registers the configurables)
+    from trainers.bert import train
     from trainers.bert.finetune import datasets
-    from trainers.bert.finetune import train as finetune  # noqa: F401
+    from trainers.bert.finetune import train as finetune
 
     text = (ROOT / "gin_configs" / config).read_text()
     fine_tuning = "\nfinetune." in text
@@ -50,10 +50,13 @@ def test_every_config_parses_and_opens_with_its_command(config):
         gin.parse_config_file(str(ROOT / "gin_configs" / config))
         if fine_tuning:
             assert gin.query_parameter("finetune.task") in datasets.TASKS
+            settings = finetune.FineTuning(encoder="given by --encoder")
         else:
             assert len(gin.query_parameter("train.phases")) == 2
+            settings = train.Pretraining()
     finally:
         gin.clear_config()
+    assert settings.notes == []  # every binding is read
 
 
 @pytest.mark.parametrize(
@@ -95,6 +98,7 @@ TINY = "--gin_file=gin_configs/tiny_cpu.gin"
         ([TINY, "--gin_param=train.clip_norm = 1e999"], "train.clip_norm must be a finite"),
         ([TINY, "--gin_param=phase1/Phase.steps = 2.5"], "steps must be an integer >= 1"),
         ([TINY, "--gin_param=lamb_tf.LAMB.weight_decay = 1e999"], "train.optimizer: `weight_"),
+        ([TINY, "--gin_param=phse2/Phase.warmup_steps = 5"], "no Phase is made in scope 'phse2'"),
     ],
 )
 def test_bad_flags_and_bindings_fail_in_one_line_with_status_2(tmp_path, args, message):

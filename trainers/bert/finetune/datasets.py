@@ -144,7 +144,7 @@ def pair_features(examples, tokenizer, max_seq_length):
 def _squad(tokenizer, train_file, predict_file, windows, options):
     train = squad.read(train_file)
     dev = squad.read(predict_file)
-    notes = []
+    notes = _squad_notes(train_file, train, predict_file, dev, options["null_score_threshold"])
     if train.misplaced:
         notes.append(
             f"{train_file}: {len(train.misplaced)} question(s) whose answer_start does not "
@@ -185,3 +185,30 @@ def _squad(tokenizer, train_file, predict_file, windows, options):
 
     split = Split("dev", predict_file, as_records(dev_features), score, write)
     return TaskData(heads.Span(), as_records(train_features), [split], train_file, notes)
+
+
+def _squad_notes(train_file, train, predict_file, dev, null_score_threshold):
+    """What a user should know of the files given, each a note."""
+    notes = []
+    if os.path.realpath(train_file) == os.path.realpath(predict_file):
+        notes.append(
+            f"train_file and predict_file are the same file ({train_file}): the scores are of "
+            "questions the model was trained on"
+        )
+    versions = ["v2.0" if data.is_v2 else "v1.1" for data in (train, dev)]
+    if versions == ["v1.1", "v2.0"]:
+        notes.append(
+            "train_file is SQuAD v1.1 and predict_file v2.0: the model is trained on "
+            "answerable questions only, and scored on v2.0's unanswerable ones too"
+        )
+    elif versions == ["v2.0", "v1.1"]:
+        notes.append(
+            "train_file is SQuAD v2.0 and predict_file v1.1: predictions are v1.1's (always "
+            "an answer), scored by v1.1's rules"
+        )
+    if not dev.is_v2 and null_score_threshold:
+        notes.append(
+            f"finetune.null_score_threshold={null_score_threshold} is not used: {predict_file} "
+            "is SQuAD v1.1, whose questions all have answers"
+        )
+    return notes

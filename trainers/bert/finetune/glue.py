@@ -7,7 +7,8 @@ written (`files` says so in a note).
 Columns are found by the header's names (CoLA's training and dev files have
 no header: by position, as GLUE ships them). TSV is read without quoting, as
 GLUE's files are written. A row with missing columns or a label outside the
-task's label set stops with the file, the line and the value.
+task's label set stops with the file, the line and the value; another
+task's folder (by GLUE's name for it) or the folder of all tasks is refused.
 """
 
 import csv
@@ -104,6 +105,7 @@ def files(task, data_dir):
             f"finetune.data_dir {data_dir}: no such folder (give the task's GLUE folder, "
             f"e.g. glue_data/{task.folder}, holding {_layout(task)})"
         )
+    _check_folder(task, data_dir)
     train = os.path.join(data_dir, "train.tsv")
     found = [(train, read(task, train))]
     for name in task.dev:
@@ -126,6 +128,29 @@ def files(task, data_dir):
             f"({', '.join(skipped)}) are written"
         )
     return found, notes
+
+
+def _check_folder(task, data_dir):
+    """`data_dir` is not another task's GLUE folder (by GLUE's name for it:
+    CoLA's reader would take SST-2's files, which have the same columns and
+    labels, without a word), nor the folder above the tasks'."""
+    named = _plain(os.path.basename(os.path.normpath(data_dir)))
+    for other in TASKS.values():
+        if other is not task and named in (_plain(other.folder), other.name):
+            raise ConfigError(
+                f"finetune.data_dir {data_dir} is GLUE's {other.folder} folder, read by "
+                f"finetune.task={other.name!r}; finetune.task={task.name!r} reads {task.folder}"
+            )
+    inside = [t.folder for t in TASKS.values() if os.path.isdir(os.path.join(data_dir, t.folder))]
+    if inside and not os.path.exists(os.path.join(data_dir, "train.tsv")):
+        raise ConfigError(
+            f"finetune.data_dir {data_dir} holds GLUE's task folders ({', '.join(inside)}): "
+            f"give the task's own, {os.path.join(data_dir, task.folder)}"
+        )
+
+
+def _plain(name):
+    return name.lower().replace("-", "").replace("_", "")
 
 
 def _layout(task):

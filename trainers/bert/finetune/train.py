@@ -28,7 +28,7 @@ from trainers.bert import engines, settings
 from trainers.bert.data.input.inputs import PhaseFiles
 from trainers.bert.data.records import file_sha256
 from trainers.bert.errors import ConfigError
-from trainers.bert.finetune import datasets, records
+from trainers.bert.finetune import datasets, glue, records
 from trainers.bert.formats import preset
 from trainers.bert.run import identity, life, run_dir
 from trainers.bert.run import phases as phases_lib
@@ -36,6 +36,23 @@ from trainers.bert.run.recovery import Recovery
 
 RESULTS = "eval_results.json"
 PREDICTIONS = "predictions"
+_SQUAD = ("squad",)
+# Settings only some tasks read; given to another task they are refused.
+TASK_SETTINGS = {
+    "data_dir": tuple(glue.TASKS),
+    **{
+        name: _SQUAD
+        for name in (
+            "train_file",
+            "predict_file",
+            "doc_stride",
+            "max_query_length",
+            "n_best_size",
+            "max_answer_length",
+            "null_score_threshold",
+        )
+    },
+}
 
 
 @gin.configurable(module="finetune")
@@ -155,8 +172,24 @@ class FineTuning(life.RunSettings):
             "max_answer_length",
         ):
             settings.integer(f"finetune.{name}", getattr(self, name))
+        self._check_read_by_task()
         self.loop = self.loop_settings()
         self.recovery = Recovery(self.max_non_finite_steps, None)
+
+    def _check_read_by_task(self):
+        """Settings only other tasks read are refused: `--train_file` with
+        a GLUE task, a SQuAD window with the built-in one, would be ignored."""
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        ignored = [
+            f"finetune.{name}={getattr(self, name)!r}"
+            for name, tasks in TASK_SETTINGS.items()
+            if self.task not in tasks and getattr(self, name) != defaults[name]
+        ]
+        if ignored:
+            them = "it" if len(ignored) == 1 else "them"
+            raise ConfigError(
+                f"{', '.join(ignored)}: finetune.task={self.task!r} does not read {them}"
+            )
 
 
 def finetune(model_dir, fine_tuning=None, *, strategy=None, flags_text=None, **overrides):

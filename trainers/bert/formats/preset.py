@@ -6,7 +6,7 @@ checked before any compute: its shape, its weights file, and a tokenizer
 import dataclasses
 import os
 
-from trainers.bert.errors import ConfigError, read_json
+from trainers.bert.errors import ConfigError, DataError, read_json
 from trainers.bert.formats.tokenizer import Tokenizer
 from trainers.bert.model import bert as model_lib
 
@@ -34,6 +34,9 @@ def read(path, vocab_file=None, lowercase=None):
     if not os.path.isdir(path):
         raise ConfigError(f"{where}: no such folder (give a keras-hub BERT preset folder)")
     if not os.path.exists(os.path.join(path, CONFIG)):
+        inner = os.path.join(path, "encoder")
+        if os.path.exists(os.path.join(inner, CONFIG)):  # a pretraining run's model_dir
+            raise ConfigError(f"{where}: a pretraining run's folder; its encoder is {inner}")
         raise ConfigError(f"{where}: no {CONFIG} (not a keras-hub preset folder)")
     config = read_json(os.path.join(path, CONFIG), "encoder", ConfigError)
     if config.get("class_name") != "BertBackbone":
@@ -48,6 +51,7 @@ def read(path, vocab_file=None, lowercase=None):
     bert_config = model_lib.BertConfig(**{k: values[k] for k in fields})
     if not os.path.exists(os.path.join(path, WEIGHTS)):
         raise ConfigError(f"{where}: no {WEIGHTS}")
+    _check_weights_file(os.path.join(path, WEIGHTS), where)
     preset_lowercase = None
     if os.path.exists(os.path.join(path, TOKENIZER)):
         tokenizer_config = read_json(os.path.join(path, TOKENIZER), "encoder", ConfigError)
@@ -75,3 +79,19 @@ def read(path, vocab_file=None, lowercase=None):
             f"{vocab_file} {len(tokenizer)} tokens: not the encoder's vocabulary"
         )
     return Encoder(path, bert_config, tokenizer)
+
+
+def _check_weights_file(weights, where):
+    """The weights file opens as HDF5 before any compute: a download cut
+    short (or a web page saved under its name) would otherwise fail once
+    the model is built, after the data is made."""
+    import h5py
+
+    try:
+        with h5py.File(weights, "r"):
+            pass
+    except OSError as error:
+        raise DataError(
+            f"{where}: {WEIGHTS} is not a whole HDF5 file ({error}); an interrupted download? "
+            "Download or copy the preset again"
+        ) from None

@@ -29,7 +29,7 @@ from trainers.bert.run import identity, run_dir
 from trainers.bert.run import phases as phases_lib
 from trainers.bert.run.loop import Loop, LoopSettings
 from trainers.bert.run.preemption import PreemptionWatcher
-from trainers.bert.run.progress import Progress
+from trainers.bert.run.progress import Progress, last_figures
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
@@ -70,6 +70,9 @@ class RunSettings:
         run_dir.check_optimizer(f"{name}.optimizer", self.optimizer)
         for flag in self.BOOLEANS:
             settings.boolean(f"{name}.{flag}", getattr(self, flag))
+        # What the run's start says besides its headline. Gin has made the
+        # phases and the optimizer: its unread bindings are known.
+        self.notes = settings.check_gin_bindings_used()
 
     def loop_settings(self, eval_every=None, eval_steps=1, target_mlm_accuracy=None):
         return LoopSettings(
@@ -139,6 +142,8 @@ class Life:
             shown=shown,
         )
         self.progress.message(headline)
+        for note in self.settings.notes:
+            self.progress.message(note)
         return self.progress
 
     def remove_partial_saves(self):
@@ -196,10 +201,13 @@ class Life:
         """Runs each phase not done before (`start_phase(plan, files,
         resume)` readies it on the engine), then `ending(summary)` unless
         preempted; returns the summary: the last figures of training and
-        evaluation, whether the run stopped early or was preempted, its
-        step, model and the exit status a preempted job ends with."""
+        evaluation (a finished run's from its log), whether the run stopped
+        early or was preempted, its step, model and the exit status a
+        preempted job ends with."""
         engine, latest = self.engine, self.latest
         summary = {"stopped_early": False, "preempted": False, "eval": None, "train": None}
+        if self.finished():  # nothing to train: the figures it ended with
+            summary.update(last_figures(self.model_dir))
         with contextlib.closing(self.progress), PreemptionWatcher() as preemption:
             loop = Loop(
                 engine,

@@ -136,6 +136,27 @@ class Progress:
         print(text, file=self.stream, flush=True)
 
 
+def last_figures(model_dir):
+    """{"train": figures, "eval": figures} of the last training and
+    evaluation records in a run's log (None where it has none): what a
+    finished run, started again, reports without training."""
+    path = os.path.join(model_dir, LOG)
+    found = {"train": None, "eval": None}
+    if not tf.io.gfile.exists(path):
+        return found
+    with tf.io.gfile.GFile(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a killed run
+            if record.get("kind") in found and "set" not in record:
+                found[record["kind"]] = {
+                    k: v for k, v in record.items() if k not in ("kind", "phase", "step")
+                }
+    return found
+
+
 def _duration(seconds):
     if not np.isfinite(seconds):
         return "?"

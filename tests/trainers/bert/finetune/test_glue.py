@@ -155,3 +155,32 @@ def test_a_missing_test_file_keeps_each_submission_its_name(tmp_path, builtin_vo
     assert data.splits[0].score({"logits": np.array([[0, 1.0, 0], [1.0, 0, 0]])}) == {
         "accuracy": 1.0
     }
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_another_tasks_folder_is_refused(tmp_path, name):
+    """Every other task's folder, as GLUE names it, is refused naming both
+    tasks; under a neutral name the columns and labels tell every pair apart
+    but one: SST-2's files have CoLA's columns and labels."""
+    task = glue.task(name)
+    for other in sorted(set(FILES) - {name}):
+        (tmp_path / other).mkdir()
+        _, folder = _folder(tmp_path / other, other)
+        with pytest.raises(ConfigError) as refused:
+            glue.files(task, str(folder))
+        assert f"is GLUE's {glue.task(other).folder} folder, read by finetune.task={other!r}" in (
+            str(refused.value)
+        )
+        neutral = folder.rename(tmp_path / other / "data")
+        if (name, other) == ("cola", "sst2"):
+            glue.files(task, str(neutral))  # read: only the folder's name tells them apart
+            continue
+        with pytest.raises(DataError):
+            glue.files(task, str(neutral))
+
+
+def test_the_folder_of_all_tasks_is_refused_naming_the_tasks_own(tmp_path):
+    for name in ("rte", "mrpc"):
+        _folder(tmp_path, name)
+    with pytest.raises(ConfigError, match=r"holds GLUE's task folders \(MRPC, RTE\): give .*/RTE"):
+        glue.files(glue.task("rte"), str(tmp_path))

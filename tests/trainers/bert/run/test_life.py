@@ -2,6 +2,7 @@
 keyword argument wins over a binding, and a wrong value is named with its
 job before anything runs."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -71,12 +72,20 @@ def test_whole_floats_become_integers():
         (FineTuning, {"checkpoint_every": -3}, "finetune.checkpoint_every"),
         (FineTuning, {"epochs": 0}, "finetune.epochs"),
         (FineTuning, {"task": "mnli2"}, "finetune.task"),
+        # Settings the task does not read: they would be ignored.
+        (FineTuning, {"train_file": "train-v1.1.json"}, "finetune.train_file"),
+        (FineTuning, {"task": "pydoc_topics", "doc_stride": 64}, "finetune.doc_stride"),
+        (FineTuning, {"task": "squad", "data_dir": "glue/RTE"}, "finetune.data_dir"),
     ],
 )
 def test_a_wrong_value_is_named_with_its_job(job, settings, named):
     required = {"phases": [PHASE]} if job is Pretraining else {"task": "rte", "encoder": "e"}
-    with pytest.raises(ConfigError, match=rf"^{named}\b"):
+    with pytest.raises(ConfigError, match=rf"^{named}\b") as refused:
         job(**{**required, **settings})
+    if "does not read" in str(refused.value):
+        assert f"finetune.task={settings.get('task', 'rte')!r} does not read it" in str(
+            refused.value
+        )
 
 
 def _files(folder):
@@ -115,10 +124,13 @@ def test_extending_a_finished_run_keeps_its_exports_and_final_checkpoint(
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["phases"][0]["steps"] == 4 and isinstance(run["phases"][0]["steps"], int)
 
-    # A restart of the extended run keeps what was kept.
+    # A restart of the extended run keeps what was kept, and reports the
+    # figures the run ended with.
     before = _files(kept)
-    runs.train(tmp_path, builtin_data_dir, [runs.phase(steps=4)])
+    restarted = runs.train(tmp_path, builtin_data_dir, [runs.phase(steps=4)])
     assert _files(kept) == before
+    assert restarted["eval"] == summary["eval"] and restarted["eval"]["loss"] > 0
+    assert restarted["train"]["loss"] == summary["train"]["loss"]
 
 
 def test_a_refused_run_leaves_no_model_dir(tmp_path, builtin_data_dir):
@@ -134,3 +146,16 @@ def test_whole_phase_counts_are_integers_and_others_are_refused():
     assert all(isinstance(v, int) for v in (phase.steps, phase.warmup_steps))
     with pytest.raises(ConfigError, match=r"phase 1 \(Phase #0\): steps must be an integer"):
         phases_lib.check([runs.phase(steps=20.5)])
+
+
+def test_evaluation_settings_without_held_out_data():
+    """A target no evaluation can reach is refused; an evaluation interval
+    with nothing to evaluate is said. Built-in data brings held-out topics."""
+    shards = dataclasses.replace(PHASE, train_files="/data/seq32/*.tfrecord")
+    with pytest.raises(ConfigError, match=r"^train.target_mlm_accuracy=0.72: no phase has eval"):
+        Pretraining(phases=[shards], target_mlm_accuracy=0.72)
+    assert Pretraining(phases=[shards], eval_every=5).notes == [
+        "train.eval_every=5: no phase has eval_files, so the run does not evaluate (set "
+        "phase1/Phase.eval_files ...)"
+    ]
+    assert Pretraining(phases=[PHASE], eval_every=5, target_mlm_accuracy=0.72).notes == []
