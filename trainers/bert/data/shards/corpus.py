@@ -18,6 +18,7 @@ import os
 import re
 
 from trainers.bert.data.patterns import match_files
+from trainers.bert.data.text import sources
 from trainers.bert.errors import DataError
 
 # A sentence ends at . ! or ? followed by space and an upper-case letter, a
@@ -49,19 +50,13 @@ def input_files(patterns):
         raise DataError(f"--input_file: {error}") from None
 
 
-# The first bytes of compressed files (read as text they would be noise).
-_COMPRESSED = {
-    b"\x1f\x8b": "gzip",
-    b"BZh": "bzip2",
-    b"\xfd7zXZ\x00": "xz",
-    b"\x28\xb5\x2f\xfd": "zstd",
-    b"PK\x03\x04": "zip",
-}
-# Text is read with undecodable bytes replaced (a stray bad byte in a large
-# corpus is no reason to stop); more than this share of them in a file's
-# first block means the file is not UTF-8 text at all.
-MAX_BAD_BYTES = 0.001
+# Bytes read to tell an empty input file (blank lines only) from one with text.
 _HEAD = 1 << 16
+# What `tools/prepare_corpus.py` turns into this tool's text.
+_PREPARE = (
+    "tools/prepare_corpus.py makes plain text (one sentence a line, a blank line between "
+    "documents) from it"
+)
 
 
 def empty_note(empty, files):
@@ -73,10 +68,12 @@ def empty_note(empty, files):
 
 
 def check_text(files):
-    """Before any work: each input file is plain UTF-8 text. Raises
-    DataError naming a folder, a compressed or binary file, or one in
-    another encoding (each would be read as noise). Returns the files that
-    hold no text (empty, or blank lines only), which add nothing."""
+    """Before any work: each input file is plain UTF-8 text, as its content
+    shows (`text.sources.detect`, which the corpus tool shares). Raises
+    DataError naming a folder, a compressed file, a dump, JSON or Parquet
+    (each would be read as noise), binary data or another encoding. A
+    stray undecodable byte is read on, replaced. Returns the files that hold
+    no text (empty, or blank lines only), which add nothing."""
     empty = []
     for name in files:
         if name in _BUILTINS:
@@ -86,32 +83,23 @@ def check_text(files):
                 f"--input_file: {name!r} is a folder; give its text files, e.g. "
                 f"--input_file='{os.path.join(name, '*.txt')}'"
             )
+        try:
+            kind = sources.detect(name)
+        except sources.NotText as error:
+            raise DataError(
+                f"{name!r} looks like {error.looks_like}, not plain text: "
+                f"{error.advice or _PREPARE}"
+            ) from None
+        if kind.format != "text":
+            raise DataError(f"{name!r} is {sources.describe(kind)}, not plain text: {_PREPARE}")
+        if kind.compression:
+            raise DataError(
+                f"{name!r} is {sources.describe(kind)}, not plain text: decompress it first"
+            )
         with open(name, "rb") as f:
             head = f.read(_HEAD)
-            whole = len(head) < _HEAD or not f.read(1)
-        kind = next((k for magic, k in _COMPRESSED.items() if head.startswith(magic)), None)
-        if kind:
-            raise DataError(
-                f"{name!r} is a {kind}-compressed file, not text: decompress it first (the "
-                "data tool reads plain UTF-8 text, one sentence a line, a blank line "
-                "between documents)"
-            )
-        if b"\x00" in head:
-            raise DataError(
-                f"{name!r} is binary (it holds NUL bytes), not text: give plain UTF-8 text, "
-                "one sentence a line (a UTF-16 file: convert it to UTF-8)"
-            )
-        text = head.decode("utf-8", errors="replace")
-        if not whole:
-            text = text[:-1]  # a character cut at the block's end
-        bad = text.count("\ufffd") - head.decode("utf-8", "ignore").count("\ufffd")
-        if bad > max(1, MAX_BAD_BYTES * len(head)):
-            raise DataError(
-                f"{name!r} is not UTF-8 text ({bad} undecodable bytes in its first "
-                f"{len(head)}): convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)"
-            )
-        if whole and not text.strip():
-            empty.append(name)
+            if not f.read(1) and not head.strip():
+                empty.append(name)
     return empty
 
 

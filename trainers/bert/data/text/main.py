@@ -6,9 +6,14 @@ line between documents), for create_pretraining_data.
     python tools/prepare_corpus.py --input='/data/books/*.parquet' --text_column=text \\
         --output_dir=/data/books_text --dedup
 
-Formats by extension (or --format): MediaWiki XML dumps (.xml, .xml.bz2),
-Parquet, JSONL (.jsonl, .jsonl.gz), plain text (one document per file; a
-folder: every file in it). A killed run, restarted, skips the files it
+Each file is read as its content says, whatever its name (Wikimedia's parts
+are named `...-pages-articles1.xml-p10p30302.bz2`): compression by magic
+number (bz2, gzip), then a MediaWiki XML dump, Parquet, JSON lines, or
+plain text (one document per file; a folder: every file in it); a name that
+says otherwise gets a note. --format reads every file as the format named.
+Input that would be text but plainly is not (other XML, HTML, a JSON
+document, binary, not UTF-8) and a file cut short stop the tool with one
+line, exit status 1. A killed or stopped run, restarted, skips the files it
 finished. Also `python tools/prepare_corpus.py` and `bert-prepare-corpus`;
 the library is `trainers.bert.data.text.prepare` (the flags live here, so
 importing it defines none).
@@ -24,7 +29,11 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("input", None, "Comma-separated globs or folders of input files.")
 flags.DEFINE_string("output_dir", None, "Where the text shards and manifest.json go.")
 flags.DEFINE_enum(
-    "format", None, list(sources.FORMATS), "The input format (default: by extension)."
+    "format",
+    None,
+    list(sources.FORMATS),
+    "Read every input file as this format (default: each file's content decides: a MediaWiki "
+    "dump, Parquet, JSON lines, else plain text; input that is plainly not text is refused).",
 )
 flags.DEFINE_string("text_column", "text", "Parquet and JSONL: the field holding the text.")
 flags.DEFINE_string("language", "en", "The sentence segmenter's language (sentencex).")

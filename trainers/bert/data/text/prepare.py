@@ -5,12 +5,18 @@ sentence per line, a blank line between documents), ready for
 
 - Sentences are split by sentencex (Wikimedia's segmenter: rules for some
   250 languages inside its package, nothing downloaded, compiled Rust).
+- Each input file's format and compression are decided from its content,
+  once, before anything is written (`sources.detect`): a file refused stops
+  the run before the output folder is made; a file whose name says
+  otherwise is read by its content, with a note.
 - Input files are processed in parallel processes, each streamed with flat
   memory. Each file's text goes to its own shards (`NNNNN-NAME-KKKKK.txt`,
   about `shard_mb` each), written under `.part` names and renamed once the
   whole file is done; its manifest (`NNNNN-NAME.json`) is written last and
   marks it finished: a restarted run skips finished files and redoes the
-  others, and no partial shard ever looks finished.
+  others, and no partial shard ever looks finished. A file cut short or
+  corrupt stops the run naming how much of it was read and how many of its
+  documents were prepared; its partial shards are removed.
 - `dedup` removes exact duplicate documents over the whole run (each kept
   once, where first seen in input order), from the digests each file
   records, rewriting only the shards that hold duplicates.
@@ -40,7 +46,7 @@ MANIFEST = "manifest.json"
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-    fmt: str | None = None  # None: by each file's extension
+    fmt: str | None = None  # None: by each file's content
     text_column: str = "text"
     language: str = "en"
     shard_mb: float = 128.0
@@ -73,13 +79,18 @@ def prepare(patterns, output_dir, options=Options(), processes=1, log=print):
     if options.fmt is not None and options.fmt not in sources.FORMATS:
         raise ConfigError(f"--format={options.fmt!r}: choose one of {', '.join(sources.FORMATS)}")
     files = input_files(patterns)
-    require_packages(files, options)  # here: a worker would fail with a traceback
+    # Each file's kind once, here: a file refused is named before any write.
+    kinds = {path: sources.detect(path, options.fmt) for path in files}
+    require_packages(kinds)  # here: a worker would fail with a traceback
     os.makedirs(output_dir, exist_ok=True)
     _remove_parts(output_dir)  # of a run that was killed
-    jobs = [(i, path, output_dir, options) for i, path in enumerate(files)]
+    jobs = [(i, path, output_dir, options, kinds[path]) for i, path in enumerate(files)]
     pending = [job for job in jobs if not os.path.exists(_manifest_path(*job[:3]))]
     if len(pending) < len(jobs):
         log(f"{len(jobs) - len(pending)} of {len(jobs)} input file(s) finished before: skipped")
+    for *_, kind in pending:
+        if kind.note:
+            log(f"note: {kind.note}")
     start, done, read = time.perf_counter(), 0, 0
     try:
         with multiprocessing.get_context("spawn").Pool(max(1, processes)) as pool:
@@ -102,14 +113,15 @@ def prepare(patterns, output_dir, options=Options(), processes=1, log=print):
     return manifest
 
 
-def require_packages(files, options):
+def require_packages(kinds):
     """Raises `stack.MissingPackage`, naming the [corpus] extra, when a
-    package that `files` need is not installed: sentencex for every input,
-    mwparserfromhell for MediaWiki dumps, pyarrow for Parquet."""
+    package that the input files need is not installed (`kinds`: file ->
+    `sources.Kind`): sentencex for every input, mwparserfromhell for
+    MediaWiki dumps, pyarrow for Parquet."""
     stack.require("sentencex", ["corpus"], "splitting text into sentences")
     formats = {}
-    for path in files:
-        formats.setdefault(options.fmt or sources.format_of(path), path)
+    for path, kind in kinds.items():
+        formats.setdefault(kind.format, path)
     for fmt, module, kind in (
         ("wiki", "mwparserfromhell", "a MediaWiki dump"),
         ("parquet", "pyarrow", "Parquet"),
@@ -132,29 +144,59 @@ def _read(path):
         return json.load(f)
 
 
-def _remove_parts(output_dir):
+def _remove_parts(output_dir, stem=""):
+    """Removes the unfinished files in `output_dir` (of one input: `stem`)."""
     for name in os.listdir(output_dir):
-        if name.endswith(PART) or atomic.TEMPORARY in name:
+        if name.startswith(stem) and (name.endswith(PART) or atomic.TEMPORARY in name):
             os.remove(os.path.join(output_dir, name))
 
 
 def _prepare_file(job):
     """One input file -> its shards and manifest (run in a worker)."""
+    index, path, output_dir, options, kind = job
+    stem = _stem(index, path)
+    counts = {"input": path, "documents": 0, "sentences": 0, "bytes_out": 0, "skipped": {}}
+    start = time.perf_counter()
+    reader = sources.Reader(path, kind, options.text_column)
+    try:
+        prefix = os.path.join(output_dir, stem)
+        shards, digests = _write_parts(reader, prefix, options, counts, start)
+    except BaseException as error:
+        _remove_parts(output_dir, f"{stem}-")  # none of this file's text may look finished
+        if isinstance(error, sources.Unreadable):
+            raise DataError(
+                f"{error}; the {counts['documents']:,} documents prepared from it are not kept "
+                "(a rerun prepares the file again)"
+            ) from None
+        raise
+    for shard in shards:  # the whole file is done: its shards become visible
+        name = os.path.join(output_dir, shard["file"])
+        counts["bytes_out"] += os.path.getsize(name + PART)
+        atomic.replace(name + PART, name)  # fsync'ed, renamed, the folder fsync'ed
+    if options.dedup:
+        atomic.write_bytes(os.path.join(output_dir, f"{stem}.digests"), b"".join(digests))
+    counts.update(
+        bytes_in=os.path.getsize(path), shards=shards, seconds=time.perf_counter() - start
+    )
+    records.write_manifest(output_dir, counts, f"{stem}.json")  # last: the file is finished
+    return counts
+
+
+def _write_parts(reader, prefix, options, counts, start):
+    """The documents of `reader`, split into sentences, to `.part` shards
+    named after `prefix`; counts them into `counts`. Returns the shards
+    ({"file", "documents"}) and, with dedup, each document's digest."""
     import sentencex
 
-    index, path, output_dir, options = job
-    stem = _stem(index, path)
-    reader = sources.Reader(path, options.fmt, options.text_column)
-    counts = {"input": path, "documents": 0, "sentences": 0, "bytes_out": 0, "skipped": {}}
     shards, digests, current, size = [], [], [], 0
-    start = last_report = time.perf_counter()
+    last_report = start
 
     def flush():
         nonlocal current, size
-        name = f"{stem}-{len(shards):05d}.txt"
-        with open(os.path.join(output_dir, name + PART), "w", encoding="utf-8") as f:
+        name = f"{prefix}-{len(shards):05d}.txt"
+        with open(name + PART, "w", encoding="utf-8") as f:
             f.write("\n\n".join(current) + "\n")
-        shards.append({"file": name, "documents": len(current)})
+        shards.append({"file": os.path.basename(name), "documents": len(current)})
         current, size = [], 0
 
     for document in reader:
@@ -184,23 +226,13 @@ def _prepare_file(job):
             last_report = now
             rate = reader.bytes_read / 1e6 / (now - start)
             print(
-                f"  {os.path.basename(path)}: {counts['documents']:,} documents, "
+                f"  {os.path.basename(reader.path)}: {counts['documents']:,} documents, "
                 f"{reader.bytes_read / 1e6:.0f} MB read ({rate:.2f} MB/s)",
                 flush=True,
             )
     if current:
         flush()
-    for shard in shards:  # the whole file is done: its shards become visible
-        name = os.path.join(output_dir, shard["file"])
-        counts["bytes_out"] += os.path.getsize(name + PART)
-        atomic.replace(name + PART, name)  # fsync'ed, renamed, the folder fsync'ed
-    if options.dedup:
-        atomic.write_bytes(os.path.join(output_dir, f"{stem}.digests"), b"".join(digests))
-    counts.update(
-        bytes_in=os.path.getsize(path), shards=shards, seconds=time.perf_counter() - start
-    )
-    records.write_manifest(output_dir, counts, f"{stem}.json")  # last: the file is finished
-    return counts
+    return shards, digests
 
 
 def _dedup(output_dir, jobs, parts, log):

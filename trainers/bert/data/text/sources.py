@@ -1,40 +1,295 @@
 """Documents from the formats corpora come in, streamed with flat memory:
 
-    wiki      MediaWiki XML dumps (.xml, .xml.bz2, multistream too): articles
-              of the main namespace; redirects, disambiguation pages and other
-              namespaces skipped and counted (`wikitext`)
+    wiki      MediaWiki XML dumps (multistream too): articles of the main
+              namespace; redirects, disambiguation pages and other namespaces
+              skipped and counted (`wikitext`)
     parquet   a text column (`text` by default), read in record batches
-    jsonl     one JSON object per line (.jsonl, .jsonl.gz), a text column
+    jsonl     one JSON object per line, a text column
     text      a plain text file: one document
 
-Each reader yields `Document(text paragraphs)` or a skip reason (a string),
-and reports the bytes of input it has read (`.bytes_read`), for throughput.
-Errors name the file (and line) and what is wrong.
+`detect(path)` decides how a file is read from its content, never its name
+(Wikimedia's numbered parts are named `...-pages-articles1.xml-p10p30302.bz2`):
+the compression from the magic number (bz2, gzip or none), then the format
+from the first few KB of the content: a `<mediawiki` root element is a dump,
+`PAR1` Parquet, a JSON object on the first line JSON lines, anything else
+text. What would be read as text but plainly is not (other XML, HTML, a JSON
+document, binary data, another encoding than UTF-8) is refused, naming the
+file and what it looks like; a format given (`detect(path, fmt)`) is read
+as such. Where the name says another compression or format, `Kind.note`
+says so.
+
+Each reader yields a document (its paragraphs, a list of strings) or a skip
+reason (a string), and reports the bytes of input it has read
+(`.bytes_read`), for throughput. Errors name the file (and line) and what
+is wrong; a file cut short or corrupt raises `Unreadable`, which says how
+much of it was read.
 """
 
 import bz2
+import codecs
+import contextlib
+import dataclasses
 import gzip
 import io
 import json
 import os
 import re
 import xml.etree.ElementTree as ET
+import zlib
+from xml.parsers import expat
 
 from trainers.bert.errors import DataError
 
 FORMATS = ("wiki", "parquet", "jsonl", "text")
+HEAD = 1 << 13  # bytes of content (decompressed) that decide a file's format
+_BUFFER = 1 << 16  # also how closely `bytes_read` follows the decompressor
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
 
+# Magic numbers: the compressions read, and those only recognised, to refuse.
+_COMPRESSIONS = {b"BZh": "bz2", b"\x1f\x8b": "gzip"}
+_NOT_READ = {b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd", b"PK\x03\x04": "zip"}
+# What a name says, for the note where the content differs.
+_NAMED_COMPRESSIONS = {".bz2": "bz2", ".gz": "gzip", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+_NAMED_FORMATS = {
+    ".xml": "wiki",
+    ".parquet": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",  # dataset hubs name JSON lines .json
+    ".txt": "text",
+}
+_COMPRESSED = {
+    None: "uncompressed",
+    "bz2": "bz2-compressed",
+    "gzip": "gzip-compressed",
+    "xz": "xz-compressed",
+    "zstd": "zstd-compressed",
+    "zip": "a zip archive",
+}
+_CONTENT = {"wiki": "a MediaWiki dump", "parquet": "Parquet", "jsonl": "JSON lines", "text": "text"}
+_NAME = {"wiki": "XML", "parquet": "Parquet", "jsonl": "JSON", "text": "text"}
 
-def format_of(path):
-    name = path.lower()
-    if name.endswith((".xml", ".xml.bz2")):
-        return "wiki"
-    if name.endswith(".parquet"):
+_DECLARATION = r"(?:<\?xml[^>]*\?>\s*)?"
+_MEDIAWIKI = re.compile(_DECLARATION + r"<mediawiki[\s>/]")
+_HTML = re.compile(_DECLARATION + r"(?:<!--.*?-->\s*)*(<!doctype\s+html|<html)\b", re.I | re.S)
+_XML = re.compile(r"(<\?xml|<!DOCTYPE\s+[\w:.-]+|<!--|<[A-Za-z_][\w:.-]*)(?=[\s>/])")
+# The first line of a JSON document that is not one object on one line.
+_JSON_DOCUMENT = re.compile(r'\{\s*("|\}|$)|\[\s*(\{|\[|"|\]|$)')
+# Text is read with undecodable bytes replaced (a stray bad byte is no
+# reason to stop), up to the share the data tool allows (shards/corpus.py).
+_MAX_UNDECODABLE = 0.001
+# Expat's errors where the document ended with elements still open.
+_XML_CUT_SHORT = {
+    expat.errors.codes[e]
+    for e in (expat.errors.XML_ERROR_NO_ELEMENTS, expat.errors.XML_ERROR_UNCLOSED_TOKEN)
+}
+_READ_ERRORS = (EOFError, OSError, zlib.error, ET.ParseError)
+
+
+class Unreadable(DataError):
+    """A file cut short or corrupt; the message says how much was read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """How a file is read: `format` (one of FORMATS) and `compression`
+    ("bz2", "gzip" or None), from its content; `note`: a line saying where
+    its name says otherwise, or None."""
+
+    format: str
+    compression: str | None = None
+    note: str | None = None
+
+
+def detect(path, fmt=None):
+    """The Kind of the file at `path`, from its magic number and its first
+    HEAD bytes of content (a bz2 file: its first block decompressed, never
+    the whole file); `fmt` forces the format. Raises DataError naming the
+    file when its compression is one not read, or when it would be read as
+    text but plainly is not text."""
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    unread = _starting(magic, _NOT_READ)
+    if unread:
+        raise DataError(
+            f"{path}: {_COMPRESSED[unread]}, which this tool does not read; decompress it "
+            "(or compress it with bz2 or gzip)"
+        )
+    compression = _starting(magic, _COMPRESSIONS)
+    head = _head(path, compression)
+    found = fmt or _format(path, head, compression)
+    if found == "parquet" and compression:
+        raise DataError(f"{path}: Parquet inside {compression} compression; decompress it first")
+    return Kind(found, compression, _note(path, compression, None if fmt else found))
+
+
+def describe(kind):
+    """What a file of `kind` is, for messages: "a MediaWiki dump,
+    bz2-compressed", "gzip-compressed text"."""
+    if kind.format == "text":
+        return f"{_COMPRESSED[kind.compression]} text"
+    what = {"wiki": "a MediaWiki dump"}.get(kind.format, _CONTENT[kind.format])
+    return what + (f", {_COMPRESSED[kind.compression]}" if kind.compression else "")
+
+
+def _starting(data, magics):
+    return next((name for magic, name in magics.items() if data.startswith(magic)), None)
+
+
+@contextlib.contextmanager
+def _opened(path, compression):
+    """Yields the file's content (decompressed) and the counter of the
+    bytes taken from the file."""
+    raw = _Counting(open(path, "rb", buffering=0))
+    with io.BufferedReader(raw, _BUFFER) as buffered:
+        if compression == "bz2":
+            content = bz2.BZ2File(buffered)  # reads every stream of a multistream dump
+        elif compression == "gzip":
+            content = gzip.GzipFile(fileobj=buffered)
+        else:
+            content = buffered
+        with content:
+            yield content, raw
+
+
+def _head(path, compression):
+    with _opened(path, compression) as (content, raw):
+        head = b""
+        try:
+            while len(head) < HEAD:
+                chunk = content.read(HEAD - len(head))
+                if not chunk:
+                    break
+                head += chunk
+        except _READ_ERRORS as error:
+            _raise_unreadable(path, error, compression, raw.count)
+    return head
+
+
+def _format(path, head, compression):
+    """The format `head`, a file's first bytes of content, shows; DataError
+    where it would be text but plainly is not."""
+    if head.startswith(b"PAR1"):
         return "parquet"
-    if name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-        return "jsonl"
+    whole = len(head) < HEAD  # the file ends within the head
+    seen = f"its first {len(head):,} bytes" + (" decompressed" if compression else "")
+    if b"\x00" in head:
+        raise _not_text(path, f"binary data (NUL bytes in {seen})", "convert UTF-16 text to UTF-8")
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(head, final=whole)
+    start = text.lstrip("\ufeff \t\r\n")
+    if _MEDIAWIKI.match(start):
+        return "wiki"
+    undecodable = text.count("\ufffd") - head.decode("utf-8", "ignore").count("\ufffd")
+    if undecodable > max(1, _MAX_UNDECODABLE * len(head)):
+        raise _not_text(
+            path,
+            f"text in another encoding ({undecodable} undecodable bytes in {seen})",
+            "convert it to UTF-8 (e.g. iconv -f latin1 -t utf-8)",
+            not_what="UTF-8 text",
+        )
+    html = _HTML.match(start)
+    if html:
+        raise _not_text(path, f"HTML (starts with {html.group(1)!r})", "extract its text first")
+    markup = _XML.match(start)
+    if markup:
+        raise _not_text(
+            path,
+            f"XML (starts with {markup.group(1)!r})",
+            flag="--format=wiki reads MediaWiki dumps",
+        )
+    if start.startswith(("{", "[")):
+        return _json_format(path, start, whole)
     return "text"
+
+
+def _json_format(path, start, whole):
+    """JSON lines when the first line holds a JSON object (or begins one and
+    is longer than the head); a JSON document otherwise, refused; text where
+    the line is no JSON at all ("[1] Introduction")."""
+    line, newline, _ = start.partition("\n")
+    line = line.strip()
+    if not newline and not whole:  # the first line goes on beyond the head
+        if line.startswith("{"):
+            return "jsonl"
+        is_json = _JSON_DOCUMENT.match(line)
+    else:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            return "jsonl"
+        is_json = record is not None or _JSON_DOCUMENT.match(line)
+    if not is_json:
+        return "text"
+    raise _not_text(
+        path,
+        f"a JSON document (starts with {line[:20]!r})",
+        flag="--format=jsonl reads JSON lines",
+        not_what="JSON lines (an object a line) or plain text",
+    )
+
+
+class NotText(DataError):
+    """A file that would be read as text but plainly is not: `looks_like`
+    says what it is; `advice` how to make it text, where that does not
+    depend on the tool (None: the tool's own flags)."""
+
+    def __init__(self, message, looks_like, advice):
+        super().__init__(message)
+        self.looks_like, self.advice = looks_like, advice
+
+
+def _not_text(path, looks_like, advice=None, flag=None, not_what="plain text"):
+    said = "; ".join(a for a in (advice, flag) if a)
+    return NotText(
+        f"{path}: looks like {looks_like}, not {not_what}; {said}, --format=text forces plain text",
+        looks_like,
+        advice,
+    )
+
+
+def _note(path, compression, found):
+    """The line for a file whose name says another compression or format
+    (`found`: the format from the content; None: given, not noted)."""
+    name = os.path.basename(path).lower()
+    stem, suffix = os.path.splitext(name)
+    named_compression = _NAMED_COMPRESSIONS.get(suffix)
+    named_format = _NAMED_FORMATS.get(os.path.splitext(stem if named_compression else name)[1])
+    content, named = [], []
+    if named_compression != compression:
+        content.append(_COMPRESSED[compression])
+        named.append(_COMPRESSED[named_compression])
+    if found and named_format and named_format != found:
+        content.append(_CONTENT[found])
+        named.append(_NAME[named_format])
+    if not content:
+        return None
+    return (
+        f"{path}: its content is {' and '.join(content)}, its name says {' and '.join(named)}; "
+        "read by its content"
+    )
+
+
+def _raise_unreadable(path, error, compression, read):
+    """Raises `Unreadable` for a read error that shows the file cut short
+    or corrupt, naming how much of it was read; re-raises any other."""
+    data = f"{compression} data" if compression else "data"
+    if isinstance(error, EOFError):
+        problem = f"cut short: its {data} ends before the end-of-stream marker"
+    elif isinstance(error, ET.ParseError):
+        if error.code in _XML_CUT_SHORT:
+            problem = f"cut short: its XML ends inside an element ({error})"
+        else:
+            problem = f"not well-formed XML ({error})"
+    elif isinstance(error, zlib.error) or (compression and error.errno is None):
+        problem = f"corrupt {data} ({error})"  # bz2's "Invalid data stream", gzip's CRC check
+    else:
+        raise error
+    total = os.path.getsize(path)
+    raise Unreadable(
+        f"{path}: {problem}, after {read:,} of its {total:,} bytes were read"
+    ) from None
 
 
 class _Counting(io.RawIOBase):
@@ -51,12 +306,17 @@ class _Counting(io.RawIOBase):
         self.count += n or 0
         return n
 
+    def close(self):
+        self.f.close()
+        super().close()
+
 
 class Reader:
-    """Iterates `(document paragraphs | skip reason)` of one file."""
+    """Iterates `(document paragraphs | skip reason)` of one file, read as
+    `kind` says (default: as `detect` finds it)."""
 
-    def __init__(self, path, fmt=None, text_column="text"):
-        self.path, self.format = path, fmt or format_of(path)
+    def __init__(self, path, kind=None, text_column="text"):
+        self.path, self.kind = path, kind or detect(path)
         self.text_column = text_column
         self._raw, self._parquet_read = None, 0
 
@@ -70,20 +330,24 @@ class Reader:
             "parquet": self._parquet,
             "jsonl": self._jsonl,
             "text": self._text,
-        }[self.format]
+        }[self.kind.format]
         try:
             yield from reader()
-        except (EOFError, OSError, ET.ParseError) as error:
-            raise DataError(f"{self.path}: corrupt or truncated ({error})") from None
+        except _READ_ERRORS as error:
+            _raise_unreadable(self.path, error, self.kind.compression, self.bytes_read)
+        total = os.path.getsize(self.path)
+        if self._raw is not None and self.bytes_read < total:
+            # Python's bz2 takes a stream it cannot start reading for trailing
+            # data, and ends there: the rest of a multistream file is lost.
+            raise Unreadable(
+                f"{self.path}: corrupt {self.kind.compression} data: reading ended after "
+                f"{self.bytes_read:,} of its {total:,} bytes"
+            )
 
+    @contextlib.contextmanager
     def _open(self):
-        self._raw = _Counting(open(self.path, "rb"))
-        buffered = io.BufferedReader(self._raw, 1 << 20)
-        if self.path.endswith(".bz2"):
-            return bz2.BZ2File(buffered)  # reads every stream of a multistream dump
-        if self.path.endswith(".gz"):
-            return gzip.GzipFile(fileobj=buffered)
-        return buffered
+        with _opened(self.path, self.kind.compression) as (content, self._raw):
+            yield content
 
     def _wiki(self):
         from trainers.bert.data.text import wikitext
@@ -91,8 +355,13 @@ class Reader:
         with self._open() as f:
             events = ET.iterparse(f, events=("start", "end"))
             _, root = next(events)
+            if _local(root.tag) != "mediawiki":  # a format given for other XML
+                raise DataError(
+                    f"{self.path}: its root element is <{_local(root.tag)}>, not a MediaWiki "
+                    "dump's <mediawiki>"
+                )
             for event, element in events:
-                if event != "end" or not element.tag.endswith("}page"):
+                if event != "end" or _local(element.tag) != "page":
                     continue
                 yield _page(element, wikitext)
                 root.clear()  # flat memory: pages done are dropped
@@ -118,11 +387,13 @@ class Reader:
 
     def _jsonl(self):
         with self._open() as f:
-            for number, line in enumerate(io.TextIOWrapper(f, encoding="utf-8"), 1):
+            for number, line in enumerate(f, 1):
                 if not line.strip():
                     continue
                 try:
-                    record = json.loads(line)
+                    record = json.loads(line.decode("utf-8"))
+                except UnicodeDecodeError as error:
+                    raise DataError(f"{self.path}:{number}: not UTF-8 ({error.reason})") from None
                 except json.JSONDecodeError as error:
                     raise DataError(f"{self.path}:{number}: not JSON ({error.msg})") from None
                 if not isinstance(record, dict) or self.text_column not in record:
@@ -138,6 +409,11 @@ class Reader:
         with self._open() as f:
             text = io.TextIOWrapper(f, encoding="utf-8", errors="replace").read()
         yield _split(text) if text.strip() else "empty"
+
+
+def _local(tag):
+    """An XML tag without its namespace."""
+    return tag.rsplit("}", 1)[-1]
 
 
 def _split(text):

@@ -3,6 +3,8 @@ dumps use: the tests and `tools/benchmark_prepare.py` make their dumps with
 it (nothing is downloaded)."""
 
 import bz2
+import gzip
+import os
 from xml.sax.saxutils import escape
 
 HEADER = (
@@ -22,16 +24,21 @@ def page(title, text, ns=0, redirect=None, page_id=1):
     )
 
 
-def write(path, pages, streams=1):
-    """A dump of `pages` (XML strings); bz2-compressed when `path` ends in
-    .bz2, in `streams` streams as a multistream dump is."""
+def write(path, pages, streams=1, compression=None):
+    """A dump of `pages` (XML strings), compressed as `compression` says:
+    "bz2" (in `streams` streams, as a multistream dump is), "gzip" or
+    "none"; by default as the name ends (.bz2, .gz, else none), so a test
+    can also write one whose name says otherwise."""
     data = (HEADER + "".join(pages) + "</mediawiki>\n").encode("utf-8")
-    if not path.endswith(".bz2"):
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
-    cut = [len(data) * i // streams for i in range(streams + 1)]
+    if compression is None:
+        compression = {".bz2": "bz2", ".gz": "gzip"}.get(os.path.splitext(path)[1], "none")
+    if compression == "bz2":
+        cut = [len(data) * i // streams for i in range(streams + 1)]
+        data = b"".join(bz2.compress(data[a:b], 9) for a, b in zip(cut, cut[1:]))
+    elif compression == "gzip":
+        data = gzip.compress(data)
+    elif compression != "none":
+        raise ValueError(f"compression={compression!r}: bz2, gzip or none")
     with open(path, "wb") as f:
-        for a, b in zip(cut, cut[1:]):
-            f.write(bz2.compress(data[a:b], 9))
+        f.write(data)
     return path

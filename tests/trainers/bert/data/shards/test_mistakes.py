@@ -11,6 +11,7 @@ import pytest
 
 from tests.scripts import run_process
 from trainers.bert.data.shards import corpus, create, instances, vocab
+from trainers.bert.data.text import wiki_sample
 from trainers.bert.errors import ConfigError, DataError
 
 SMALL = instances.Options(max_seq_length=64, max_predictions_per_seq=10, dupe_factor=1)
@@ -27,21 +28,42 @@ def _create(input_file, out, vocab_file=None, options=SMALL, **kwargs):
 # ------------------------------------------------------------------- inputs
 
 
+PAGE = wiki_sample.page("Layer adaptation", "'''Layer adaptation''' scales each step.")
+PREPARE = r"not plain text: tools/prepare_corpus.py makes plain text .* from it$"
+
+
+def _dump(compression):
+    """A one-page MediaWiki dump's bytes."""
+
+    def write(path):
+        wiki_sample.write(str(path), [PAGE], compression=compression)
+        return path.read_bytes()
+
+    return write
+
+
 @pytest.mark.parametrize(
     "content, named",
     [
-        (gzip.compress(PROSE.encode()), r"is a gzip-compressed file, not text: decompress it"),
-        (b"\x00\x01binary\x00" * 100, r"is binary \(it holds NUL bytes\), not text"),
-        (PROSE.encode("utf-16"), r"is binary \(it holds NUL bytes\).*UTF-16"),
-        (("Ça déjà été très âgé. " * 200).encode("latin-1"), r"is not UTF-8 text .* iconv"),
+        (gzip.compress(PROSE.encode()), r"is gzip-compressed text, not plain text: decompress it"),
+        (b"\x00\x01binary\x00" * 100, r"looks like binary data \(NUL bytes"),
+        (PROSE.encode("utf-16"), r"looks like binary data \(NUL bytes.*UTF-16"),
+        (("Ça déjà été très âgé. " * 200).encode("latin-1"), r"looks like text in another .*iconv"),
+        # What the corpus tool reads: a dump as downloaded or decompressed.
+        (_dump("bz2"), "is a MediaWiki dump, bz2-compressed, " + PREPARE),
+        (_dump("none"), "is a MediaWiki dump, " + PREPARE),
+        (b'{"text": "Layer adaptation."}\n' * 3, "is JSON lines, " + PREPARE),
+        # The corpus tool's manifest, which DIR/* matches beside its shards.
+        (json.dumps({"documents": 3, "files": []}, indent=1).encode(), "looks like a JSON doc"),
+        (b"<!DOCTYPE html><html><body>Not found</body></html>", "looks like HTML"),
     ],
-    ids=["gzip", "binary", "utf16", "latin1"],
+    ids=["gzip", "binary", "utf16", "latin1", "dump.bz2", "dump", "jsonl", "manifest", "html"],
 )
 def test_input_that_is_not_text_is_named_before_anything_is_written(
     tmp_path, builtin_vocab, content, named
 ):
     path = tmp_path / "corpus.txt"
-    path.write_bytes(content)
+    path.write_bytes(content if isinstance(content, bytes) else content(tmp_path / "made"))
     with pytest.raises(DataError, match=named) as raised:
         _create(str(path), tmp_path / "out", builtin_vocab, num_shards=1)
     assert str(path) in str(raised.value)

@@ -1,5 +1,6 @@
 """Corpora to BERT's text format: parallel over files, resumable, exact
-duplicates removed, read back by the data tool."""
+duplicates removed, read back by the data tool; a file cut short stops the
+run with no shard of it that looks finished, and a rerun redoes it."""
 
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 from tests.scripts import run_tool
 from tests.trainers.bert.data.text import wiki_dump
 from trainers.bert.data.shards import corpus
-from trainers.bert.data.text import prepare
+from trainers.bert.data.text import prepare, sources
 from trainers.bert.errors import DataError
 
 pytestmark = pytest.mark.slow  # worker processes start with the library
@@ -89,6 +90,47 @@ def test_command_line_and_errors(tmp_path, inputs):
     assert not [p for p in (tmp_path / "x").iterdir() if p.suffix in (".txt", ".part")]
 
 
+def test_a_dump_cut_short_stops_the_run_and_a_rerun_redoes_it(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Rome is in Italy.\n")
+    dump = folder / wiki_dump.PART_FILE  # after a.txt: one worker prepares a.txt first
+    wiki_dump.write(str(dump), wiki_dump.articles(60), streams=4)
+    whole = dump.read_bytes()
+    size = len(whole) * 6 // 10
+    dump.write_bytes(whole[:size])  # as an interrupted download leaves it
+    out = tmp_path / "out"
+    with pytest.raises(DataError) as error:  # small shards: some are written before the cut
+        prepare.prepare(str(folder), str(out), prepare.Options(shard_mb=0.002))
+    assert re.fullmatch(
+        re.escape(f"{dump}: cut short: its bz2 data ends before the end-of-stream marker, ")
+        + re.escape(f"after {size:,} of its {size:,} bytes were read; the ")
+        + r"\d\d+ documents prepared from it are not kept \(a rerun prepares the file again\)",
+        str(error.value),
+    ), str(error.value)
+    # a.txt is finished; of the dump no shard, partial or whole, and no manifest.
+    assert sorted(p.name for p in out.iterdir()) == ["00000-a.txt-00000.txt", "00000-a.txt.json"]
+
+    dump.write_bytes(whole)  # downloaded again
+    manifest = prepare.prepare(str(folder), str(out))
+    assert "1 of 2 input file(s) finished before: skipped" in capsys.readouterr().out
+    assert manifest["documents"] == 61 and len(manifest["shards"]) == 2
+
+
+def test_a_worker_leaves_no_shard_of_a_file_cut_short(tmp_path):
+    path = wiki_dump.write(str(tmp_path / "dump.xml"), wiki_dump.articles(60))
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) * 6 // 10)
+    out = tmp_path / "out"
+    out.mkdir()
+    job = (0, path, str(out), prepare.Options(shard_mb=0.002), sources.detect(path))
+    with pytest.raises(DataError, match=r"cut short: its XML ends inside an element") as error:
+        prepare._prepare_file(job)
+    prepared = re.search(r"the (\d+) documents prepared from it are not kept", str(error.value))
+    assert int(prepared.group(1)) >= 25  # two shards of them were written, then removed
+    assert not list(out.iterdir())
+
+
 def _prepare_one(tmp_path, text, **options):
     """One plain-text file prepared in this process (prepare() starts worker
     processes): (its shard's lines, its counts)."""
@@ -96,7 +138,8 @@ def _prepare_one(tmp_path, text, **options):
     path.write_text(text)
     out = tmp_path / "out"
     out.mkdir()
-    counts = prepare._prepare_file((0, str(path), str(out), prepare.Options(**options)))
+    job = (0, str(path), str(out), prepare.Options(**options), sources.detect(str(path)))
+    counts = prepare._prepare_file(job)
     (shard,) = out.glob("*.txt")
     return shard.read_text().splitlines(), counts
 

@@ -1,4 +1,5 @@
-"""Small MediaWiki XML dumps with real markup, written by the tests."""
+"""Small MediaWiki XML dumps with real markup, written by the tests (bz2,
+gzip or plain, by the name or as `compression` says)."""
 
 from trainers.bert.data.text import wiki_sample
 from trainers.bert.data.text.wiki_sample import page
@@ -26,6 +27,9 @@ Turing went to [[Sherborne School]] in 1926. He read mathematics at [[King's Col
 """  # noqa: E501 (markup lines as an article has them)
 
 
+# As Wikimedia names its numbered parts: the README's glob '*.xml*.bz2' selects it.
+PART_FILE = "enwiki-20240101-pages-articles1.xml-p10p30302.bz2"
+
 PAGES = [
     page("Alan Turing", ARTICLE),
     page("Turing", "#REDIRECT [[Alan Turing]]", redirect="Alan Turing"),
@@ -34,5 +38,10 @@ PAGES = [
 ]
 
 
-def write(path, pages=PAGES, streams=1):
-    return wiki_sample.write(path, pages, streams)
+def articles(n):
+    """`n` article pages (titles "Article 0", ...)."""
+    return [page(f"Article {i}", ARTICLE, page_id=i + 1) for i in range(n)]
+
+
+def write(path, pages=PAGES, streams=1, compression=None):
+    return wiki_sample.write(path, pages, streams, compression)
