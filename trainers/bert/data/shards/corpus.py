@@ -140,6 +140,7 @@ def _documents(name):
 
 
 def _file_documents(name):
+    split = split_sentences if not segmented(name) else lambda line: [" ".join(line.split())]
     document = []
     with open(name, encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -149,9 +150,30 @@ def _file_documents(name):
                     yield document
                 document = []
                 continue
-            document.extend(split_sentences(line))
+            document.extend(split(line))
     if document:
         yield document
+
+
+def segmented(name):
+    """Whether `name` is text the corpus tool made (`tools/prepare_corpus.py`:
+    listed in the manifest beside it): one sentence a line already, as its
+    segmenter split them, so its lines are not split again (the regular
+    expression would cut "Dr. Smith" where sentencex did not)."""
+    folder, file = os.path.split(os.path.abspath(name))
+    manifest = _corpus_manifest(folder)
+    return manifest is not None and file in manifest.get("shards", ())
+
+
+@functools.cache
+def _corpus_manifest(folder):
+    path = os.path.join(folder, "manifest.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and "segmenter" in manifest else None
 
 
 @functools.cache
