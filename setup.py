@@ -16,6 +16,7 @@ TRAINER = [
     "numpy>=1.26",
     "tokenizers>=0.19",
     "tensorboard>=2.16",  # the trainer's summaries (TensorFlow 2.21 no longer requires it)
+    "h5py>=3.10",  # a preset's weights file is checked before any compute (Keras writes HDF5)
 ]
 
 setup(
@@ -83,6 +84,9 @@ setup(
             # google-research/bert's own code, the oracle for checkpoints,
             # tokenization and SQuAD (tests/google_bert.py)
             "bert-tensorflow>=1.0.4,<1.1",
+            # WikiExtractor, the corpus-speed peer of tools/benchmark_prepare.py
+            # (AGPL: a test dependency only, its code is never copied here)
+            "wikiextractor>=3.1,<3.2",
         ],
     },
     classifiers=[

@@ -1,115 +1,194 @@
-"""Throughput of `tools/prepare_corpus.py` on MediaWiki dumps: MB of
-compressed dump read per second, on 1 and on 2 processes, in one run.
+"""Markup removal on a real MediaWiki dump: the corpus tool's cleaner
+(`trainers/bert/data/text/wikitext.py`) against WikiExtractor and
+mwparserfromhell, on the same pages, one process, in one run.
 
-    python tools/benchmark_prepare.py                   # about 2 minutes on 2 cores
+    python tools/benchmark_prepare.py                  # the tests' 7 real articles, seconds
+    python tools/benchmark_prepare.py --dump=/data/enwiki-latest-pages-articles1.xml-p10p30302.bz2
+    python tools/benchmark_prepare.py --peers=wikiextractor --repeats=5
 
-No dump is downloaded: the tool writes `--files` bz2 dumps of about
-`--mb` MB each from the built-in corpus's help text, marked up as Wikipedia
-articles are (an infobox with nested templates, linked words, a reference
-with a citation template after most sentences, a table, a file link, a
-references section, categories), plus redirects and talk pages; then times
-the command's library on them with each process count (every run from an
-empty output folder).
+The dump's articles (main namespace; redirects and disambiguation pages
+left out, as the corpus tool leaves them out) are read into memory first (a
+part file of a few MB is the size to give), then every cleaner cleans all of
+them, in turn, round after round; each figure is the median over
+`--repeats` rounds. The cleaners:
+
+    ours              wikitext.parse, is_disambiguation and paragraphs, as
+                      the corpus tool calls them
+    wikiextractor     WikiExtractor's Extractor.clean_text as a library,
+                      without template expansion (its --no-templates) or
+                      HTML escaping (a test dependency: it is AGPL-licensed)
+    mwparserfromhell  the parser's parse and strip_code
+
+Prints, per cleaner: pages, seconds, MB/s of markup (UTF-8) and of the dump
+file (reading it included), output lines, and the lines that still hold
+markup, by kind (`wikitext.leftovers`, the count the tests use).
 """
 
-import argparse
+import bz2
 import os
-import random
-import tempfile
+import pathlib
+import statistics
 import time
+import xml.etree.ElementTree as ET
+
+from absl import app, flags
 
 from trainers import stack
-from trainers.bert.data.shards import corpus
-from trainers.bert.data.text import prepare, wiki_sample
+from trainers.bert import cli
+from trainers.bert.data.text import wikitext
+from trainers.bert.errors import DataError
+
+SAMPLE = pathlib.Path(__file__).resolve().parents[1] / "tests/trainers/bert/data/text/pages"
+SAMPLE = str(SAMPLE / "enwiki-sample.xml")
+PEERS = ("wikiextractor", "mwparserfromhell")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("dump", SAMPLE, "A MediaWiki XML dump, plain or bz2-compressed.")
+flags.DEFINE_list("peers", list(PEERS), f"Cleaners to compare ours with: {', '.join(PEERS)}.")
+flags.DEFINE_integer("repeats", 3, "Timed rounds; each runs every cleaner over every page.")
 
 
-def article(title, sentences, rng):
-    """A Wikipedia-like article of `sentences` with its markup."""
-    lines = [
-        f"{{{{Infobox topic|name={title}|year={{{{start date|{rng.randint(1990, 2020)}|1|1}}}}}}}}",
-        f"'''{title}''' is a topic of the Python documentation.",
-    ]
-    for i, sentence in enumerate(sentences):
-        words = sentence.split()
-        if len(words) > 4:
-            k = rng.randrange(len(words))
-            words[k] = f"[[{words[k].strip('.,;:')}|{words[k]}]]"
-        ref = (
-            f'<ref name="r{i}">{{{{cite web|url=https://docs.python.org/{i}|title={title}}}}}</ref>'
-        )
-        lines.append(" ".join(words) + (ref if i % 3 else ""))
-        if i % 7 == 6:
-            lines.append(f"\n== Section {i} ==")
-    lines += [
-        '{| class="wikitable"\n|-\n! Name !! Value\n|-\n| a || 1\n|}',
-        f"[[File:{title}.png|thumb|The [[{title}]] diagram]]",
-        "== References ==\n{{reflist}}",
-        f"[[Category:{title}]]",
-    ]
-    return "\n".join(lines)
+def read_articles(path):
+    """[(page id, revision id, title, markup)] of the dump's articles, and
+    the seconds reading took."""
+    start = time.perf_counter()
+    opened = bz2.open(path) if path.endswith(".bz2") else open(path, "rb")
+    articles = []
+    with opened as f:
+        try:
+            for _, element in ET.iterparse(f):
+                if element.tag.rsplit("}", 1)[-1] == "page":
+                    article = _article(element)
+                    if article is not None:
+                        articles.append(article)
+                    element.clear()
+        except (EOFError, OSError, ET.ParseError) as error:
+            raise DataError(f"{path}: not a readable MediaWiki dump ({error})") from None
+    return articles, time.perf_counter() - start
 
 
-def write_dumps(folder, files, mb, seed=0):
-    rng = random.Random(seed)
-    topics = corpus.builtin_topics()
-    texts = [(key, corpus.topic_sentences(topics[key])) for key in sorted(topics)]
-    paths = []
-    for f in range(files):
-        pages, size, n = [], 0, 0
-        while size < mb * 6e6:  # bz2 shrinks this text about 6-fold
-            title, sentences = texts[n % len(texts)]
-            title = f"{title} {f}-{n}"
-            text = article(title, sentences, rng)
-            pages.append(wiki_sample.page(title, text, page_id=n))
-            if n % 10 == 0:
-                pages.append(wiki_sample.page(f"Talk:{title}", "Is this right?", ns=1))
-                pages.append(
-                    wiki_sample.page(title.upper(), f"#REDIRECT [[{title}]]", redirect=title)
-                )
-            size += len(text)
-            n += 1
-        paths.append(wiki_sample.write(os.path.join(folder, f"dump{f}.xml.bz2"), pages, streams=4))
-    return paths
+def _article(page):
+    """(page id, revision id, title, markup) of an article, else None."""
+    fields = _children(page)
+    revision = _children(fields["revision"]) if "revision" in fields else {}
+    markup = _text(revision, "text")
+    if (
+        _text(fields, "ns", "0") != "0"
+        or "redirect" in fields
+        or markup.lstrip().lower().startswith("#redirect")
+        or wikitext.is_disambiguation(_text(fields, "title"), wikitext.parse(markup))
+    ):
+        return None
+    return _text(fields, "id"), _text(revision, "id"), _text(fields, "title"), markup
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--files", type=int, default=4, help="dump files (the unit of parallel work)"
+def _children(element):
+    return {child.tag.rsplit("}", 1)[-1]: child for child in element}
+
+
+def _text(fields, name, default=""):
+    return fields[name].text or default if name in fields else default
+
+
+def ours(article):
+    _, _, title, markup = article
+    code = wikitext.parse(markup)
+    return [] if wikitext.is_disambiguation(title, code) else wikitext.paragraphs(code)
+
+
+def wikiextractor_cleaner():
+    stack.require("wikiextractor", ["test"], "tools/benchmark_prepare.py --peers=wikiextractor")
+    from wikiextractor.extract import Extractor
+
+    def clean(article):
+        page_id, revision, title, markup = article
+        extractor = Extractor(page_id, revision, "", title, [])
+        return extractor.clean_text(markup, expand_templates=False, html_safe=False)
+
+    return clean
+
+
+def mwparserfromhell_cleaner():
+    stack.require(
+        "mwparserfromhell", ["test"], "tools/benchmark_prepare.py --peers=mwparserfromhell"
     )
-    parser.add_argument("--mb", type=float, default=2.0, help="compressed MB per dump file")
-    parser.add_argument("--processes", default="1,2", help="process counts to time")
-    args = parser.parse_args(argv)
-    for module in ("sentencex", "mwparserfromhell"):  # before the dumps are written
-        stack.require(module, ["corpus"], "tools/benchmark_prepare.py")
-    counts = [int(p) for p in args.processes.split(",")]
-    with tempfile.TemporaryDirectory() as folder:
-        paths = write_dumps(folder, args.files, args.mb)
-        size = sum(os.path.getsize(p) for p in paths)
-        print(f"{len(paths)} dump file(s), {size / 1e6:.1f} MB compressed")
-        rows = []
-        for processes in counts:
-            output = os.path.join(folder, f"out{processes}")
+    import mwparserfromhell
+
+    def clean(article):
+        return mwparserfromhell.parse(article[3]).strip_code().split("\n")
+
+    return clean
+
+
+def cleaners(peers):
+    unknown = sorted(set(peers) - set(PEERS))
+    if unknown:
+        raise app.UsageError(f"--peers: unknown {unknown}; choose from {', '.join(PEERS)}")
+    found = {"ours": ours}
+    for name in peers:
+        found[name] = {
+            "wikiextractor": wikiextractor_cleaner,
+            "mwparserfromhell": mwparserfromhell_cleaner,
+        }[name]()
+    return found
+
+
+def measure(cleaners, articles, repeats):
+    """{name: (median seconds, output lines)}: each round runs every
+    cleaner over all articles, so all see the same machine."""
+    seconds = {name: [] for name in cleaners}
+    lines = {}
+    for _ in range(repeats):
+        for name, clean in cleaners.items():
             start = time.perf_counter()
-            manifest = prepare.prepare(
-                ",".join(paths), output, processes=processes, log=lambda _: None
-            )
-            seconds = time.perf_counter() - start
-            rows.append((processes, seconds, size / 1e6 / seconds, manifest))
-        print(
-            "\n| processes | seconds | MB/s of dump | articles | sentences |\n|---|---|---|---|---|"
+            output = [clean(article) for article in articles]
+            seconds[name].append(time.perf_counter() - start)
+            lines[name] = [
+                " ".join(line.split()) for found in output for line in found if line.strip()
+            ]
+    return {name: (statistics.median(seconds[name]), lines[name]) for name in cleaners}
+
+
+def table(results, articles, read_seconds, dump_bytes):
+    markup = sum(len(article[3].encode()) for article in articles) / 1e6
+    kinds = list(wikitext.LEFTOVERS)
+    rows = [
+        "| cleaner | pages | seconds | MB/s of markup | MB/s of dump | lines | "
+        + " | ".join(kinds)
+        + " |",
+        "|---" * (6 + len(kinds)) + "|",
+    ]
+    for name, (seconds, lines) in results.items():
+        counts = wikitext.leftovers(lines)
+        rate = dump_bytes / 1e6 / (read_seconds + seconds)
+        rows.append(
+            f"| {name} | {len(articles)} | {seconds:.3f} | {markup / seconds:.1f} | {rate:.2f} "
+            f"| {len(lines):,} | " + " | ".join(str(counts[kind]) for kind in kinds) + " |"
         )
-        for processes, seconds, rate, manifest in rows:
-            print(
-                f"| {processes} | {seconds:.1f} | {rate:.2f} | {manifest['documents']:,} | "
-                f"{manifest['sentences']:,} |"
-            )
-        if len(rows) > 1:
-            print(
-                f"\nspeed-up, {rows[-1][0]} processes against {rows[0][0]}: "
-                f"{rows[-1][2] / rows[0][2]:.2f}x"
-            )
+    return "\n".join(rows)
+
+
+def main(argv):
+    del argv
+    chosen = cleaners(FLAGS.peers)  # a missing peer stops here, before any work
+    if not os.path.isfile(FLAGS.dump):
+        raise DataError(f"--dump={FLAGS.dump}: no such file")
+    articles, read_seconds = read_articles(FLAGS.dump)
+    if not articles:
+        raise DataError(f"--dump={FLAGS.dump}: no articles in it")
+    dump_bytes = os.path.getsize(FLAGS.dump)
+    markup = sum(len(article[3].encode()) for article in articles) / 1e6
+    print(
+        f"{FLAGS.dump}: {dump_bytes / 1e6:.2f} MB, {len(articles)} articles, "
+        f"{markup:.2f} MB of markup, read in {read_seconds:.2f} s; "
+        f"median of {FLAGS.repeats} rounds, {os.cpu_count()} CPUs\n"
+    )
+    results = measure(chosen, articles, FLAGS.repeats)
+    print(table(results, articles, read_seconds, dump_bytes))
+    print()
+    for name in FLAGS.peers:
+        print(f"ours: {results[name][0] / results['ours'][0]:.2f}x the speed of {name}")
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -45,6 +45,7 @@ TRAINER_MODULES = {
     "numpy": "numpy",
     "tokenizers": "tokenizers",
     "tensorboard": "tensorboard",
+    "h5py": "h5py",
     "keras_hub": "keras-hub",
 }
 # Keras' backends, {name: its module}; the trainer runs on the first two.
