@@ -80,7 +80,23 @@ def parse_gin(files, bindings):
     try:
         gin.parse_config_files_and_bindings(files, bindings)
     except (ValueError, SyntaxError, ImportError) as error:
-        raise ConfigError(f"gin: {error}") from None
+        raise ConfigError(f"gin: {error}{_other_command(error)}") from None
+
+
+# The job each command's gin files configure, and the command.
+_JOBS = {
+    "train": "python -m trainers.bert.main",
+    "finetune": "python -m trainers.bert.finetune.main",
+}
+
+
+def _other_command(error):
+    """For a config of the other job (`finetune.*` given to pretraining):
+    the command that runs it."""
+    for job, command in _JOBS.items():
+        if f"No configurable matching '{job}'" in str(error):
+            return f" (a config of the {job} job: run it with {command})"
+    return ""
 
 
 def fail(name, message, status, traceback=True):
@@ -115,13 +131,23 @@ def _one_line_errors(main, name):
             status = _status(error)
             if status is None or verbose():
                 raise
-            fail(name, _message(error), status, traceback=not isinstance(error, stack.StackError))
+            fail(name, _message(error), status, traceback=not _checked(error))
         except KeyboardInterrupt:
             if verbose():
                 raise
             fail(name, "interrupted", INTERRUPTED_STATUS, traceback=False)
 
     return wrapped
+
+
+def _checked(error):
+    """An error of the project's own checks: its line says all a traceback
+    would (no hint to ask for one)."""
+    from absl import app
+
+    from trainers.bert.errors import ConfigError, DataError
+
+    return isinstance(error, (ConfigError, DataError, app.UsageError, stack.StackError))
 
 
 def _status(error):

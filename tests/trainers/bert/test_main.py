@@ -99,6 +99,10 @@ TINY = "--gin_file=gin_configs/tiny_cpu.gin"
         ([TINY, "--gin_param=phase1/Phase.steps = 2.5"], "steps must be an integer >= 1"),
         ([TINY, "--gin_param=lamb_tf.LAMB.weight_decay = 1e999"], "train.optimizer: `weight_"),
         ([TINY, "--gin_param=phse2/Phase.warmup_steps = 5"], "no Phase is made in scope 'phse2'"),
+        (
+            ["--gin_file=gin_configs/finetune_tiny_cpu.gin"],
+            "run it with python -m trainers.bert.fi",
+        ),
     ],
 )
 def test_bad_flags_and_bindings_fail_in_one_line_with_status_2(tmp_path, args, message):
@@ -107,6 +111,7 @@ def test_bad_flags_and_bindings_fail_in_one_line_with_status_2(tmp_path, args, m
     )
     assert stderr.startswith("bert-pretrain: error: ") and message in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
+    assert "LAMB_TF_VERBOSE" not in stderr  # the line says all a traceback would
     assert os.listdir(tmp_path) == []
 
 
