@@ -105,21 +105,49 @@ def jax_run():
     return json.loads(line[len("RESULT ") :])
 
 
+# Float32 steps against NumPy's float64 ones: rounding only, relative to how
+# far the weights moved (tests/float32.py). The tests also show that what
+# an optimizer done wrong moves differs by more than that bound.
+
+
 def test_lamb_on_jax_matches_reference(jax_run):
     x0 = [np.asarray(x) for x in jax_run["lamb_x0"]]
     grad_steps = problem.gradient_steps(x0, steps=20)
     decay = [True, False, False, False, True]
-    want, _ = numpy_reference.lamb(x0, grad_steps, lr=0.01, wd=0.1, decay=decay, adapt=decay)
-    for got, w in zip(jax_run["lamb"], want):
-        np.testing.assert_allclose(np.asarray(got), w, rtol=0, atol=problem.ATOL)
+
+    def lamb(**wrong):
+        settings = dict(lr=0.01, wd=0.1, decay=decay, adapt=decay)
+        return numpy_reference.lamb(x0, grad_steps, **{**settings, **wrong})[0]
+
+    got = [np.asarray(v) for v in jax_run["lamb"]]
+    float32.assert_same_weights(x0, lamb(), got)
+    # Adam (no trust ratio), Keras' Lamb (decay outside it), no exclusions,
+    # no bias correction.
+    wrongs = [
+        dict(adapt=[False] * 5),
+        dict(decoupled_decay=True),
+        dict(decay=None, adapt=None),
+        dict(bias_correction=False),
+    ]
+    for wrong in wrongs:
+        with pytest.raises(AssertionError, match="Mismatched elements"):
+            float32.assert_same_weights(x0, lamb(), lamb(**wrong))
 
 
 def test_lars_on_jax_matches_reference(jax_run):
     x0 = [np.asarray(x) for x in jax_run["lars_x0"]]
     grad_steps = problem.gradient_steps(x0, steps=20)
-    want, _ = numpy_reference.lars(x0, grad_steps, lr=2.0, wd=0.01, nesterov=True)
-    for got, w in zip(jax_run["lars"], want):
-        np.testing.assert_allclose(np.asarray(got), w, rtol=0, atol=problem.ATOL)
+
+    def lars(**wrong):
+        settings = dict(lr=2.0, wd=0.01, nesterov=True)
+        return numpy_reference.lars(x0, grad_steps, **{**settings, **wrong})[0]
+
+    got = [np.asarray(v) for v in jax_run["lars"]]
+    float32.assert_same_weights(x0, lars(), got)
+    # Momentum SGD (no trust ratio), plain momentum instead of Nesterov's.
+    for wrong in (dict(adapt=[False] * 5), dict(nesterov=False)):
+        with pytest.raises(AssertionError, match="Mismatched elements"):
+            float32.assert_same_weights(x0, lars(), lars(**wrong))
 
 
 def test_norms_on_jax_match_numpy(jax_run):

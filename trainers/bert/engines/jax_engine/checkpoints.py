@@ -8,14 +8,21 @@ positions are written first and all processes meet before orbax commits
 the checkpoint: orbax writes a step into a temporary folder and renames it
 once complete, so a job killed at any moment resumes from the newest
 complete checkpoint, and a temporary folder is never taken for one.
+
+Orbax logs each save and read, dozens of lines, at INFO through absl's
+logger; below WARNING they are dropped unless the command was given
+`--verbosity`.
 """
 
+import logging
 import os
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import tensorflow as tf
+from absl import flags
+from absl import logging as absl_logging
 from jax.experimental import multihost_utils
 
 from trainers.bert.engines.positions import InputPositions, remove
@@ -24,10 +31,32 @@ from trainers.bert.run.checkpoint import Checkpoint
 
 CHECKPOINTS = "checkpoints"
 TEMPORARY = ".orbax-checkpoint-tmp"  # orbax's suffix of a step being written
+ORBAX_SOURCE = os.path.dirname(ocp.__file__) + os.sep
+
+
+def _verbosity_asked():
+    return flags.FLAGS.is_parsed() and flags.FLAGS["verbosity"].present
+
+
+class _OrbaxWarningsOnly(logging.Filter):
+    def filter(self, record):
+        return (
+            record.levelno >= logging.WARNING
+            or not record.pathname.startswith(ORBAX_SOURCE)
+            or _verbosity_asked()
+        )
+
+
+def quiet_orbax():
+    """Orbax's records below WARNING dropped (see the module's docstring)."""
+    logger = absl_logging.get_absl_logger()
+    if not any(isinstance(f, _OrbaxWarningsOnly) for f in logger.filters):
+        logger.addFilter(_OrbaxWarningsOnly())
 
 
 class Checkpointer:
     def __init__(self, model_dir, max_to_keep=3):
+        quiet_orbax()
         self.directory = os.path.join(model_dir, CHECKPOINTS)
         self.positions = InputPositions(self.directory, jax.process_index())
         self._manager = ocp.CheckpointManager(
@@ -104,6 +133,7 @@ class Checkpointer:
 def saved_state(path):
     """{name: array} of every training value in the checkpoint at `path`
     (a step folder): weights, dropout seed states, optimizer state, step."""
+    quiet_orbax()
     path = os.path.join(path, "state")
     checkpointer = ocp.PyTreeCheckpointer()
     # As host arrays: the devices it was saved from may not be here.

@@ -14,7 +14,17 @@ pure function of the state (`State`) and the batch:
    schedule at this global step written into its learning-rate variable;
    a non-finite step keeps the old weights, optimizer state and step.
 
-The dropout seed state goes on either way, as on the TensorFlow engine.
+Dropout: the k micro-batches of the n devices are the update's n * k pieces
+of m sequences, piece p the global batch's rows [p * m, (p + 1) * m), p the
+device's position among all devices of all processes times k plus the
+micro-batch's index. Each piece draws its masks from the model's seed states
+folded with p (`jax.random.fold_in`): no two pieces share masks, and a
+piece's masks depend on the seed states and p alone, the same on one device
+accumulating four micro-batches as on four devices in two processes. The
+seed states advance once per update, on a skipped step too (as on the
+TensorFlow engine); they are in the state, so a resumed run draws the same
+masks.
+
 Nothing here imports TensorFlow.
 """
 
@@ -56,6 +66,36 @@ def learning_rate_index(optimizer):
     return found[0]
 
 
+SEED_STATE = "seed_generator_state"  # the name of a Keras SeedGenerator's variable
+
+
+def seed_indices(model):
+    """The positions of the dropout seed states among the model's
+    non-trainable variables (none without dropout)."""
+    return [i for i, v in enumerate(model.non_trainable_variables) if v.name == SEED_STATE]
+
+
+def piece_seeds(non_trainable, seeds, piece):
+    """`non_trainable` with each seed state at `seeds` folded with `piece`:
+    the states this piece's masks are drawn from."""
+    folded = list(non_trainable)
+    for i in seeds:
+        folded[i] = jax.random.fold_in(non_trainable[i], piece)
+    return folded
+
+
+def advance_seeds(non_trainable, seeds):
+    """The seed states of the next update: the counter, their second word,
+    plus one, as Keras' `SeedGenerator.next` does. Not the states the model
+    returns: those went on from the folded ones, which differ per device.
+    One is enough however many masks a state gave in a call, since the
+    next update's folding hashes the whole state."""
+    advanced = list(non_trainable)
+    for i in seeds:
+        advanced[i] = non_trainable[i] + jnp.asarray([0, 1], non_trainable[i].dtype)
+    return advanced
+
+
 def make_train_step(
     model,
     optimizer,
@@ -73,6 +113,7 @@ def make_train_step(
     k = int(accumulation_steps)
     pieces = k * mesh.size
     rate_index = learning_rate_index(optimizer)
+    seeds = seed_indices(model)
 
     def loss(trainable, non_trainable, micro, totals):
         outputs, non_trainable = model.stateless_call(
@@ -89,12 +130,20 @@ def make_train_step(
         # then stay per device through the scan, reduced once after it (the
         # gradient of replicated weights would be reduced at every micro-batch).
         trainable = jax.lax.pcast(trainable, (BATCH,), to="varying")
+        first_piece = jax.lax.axis_index(BATCH) * k  # among all processes' devices
 
-        def add(carry, micro_batch):
+        def add(carry, inputs):
             grads, sums, non_trainable = carry
-            (_, (new_sums, non_trainable)), new_grads = gradients(
-                trainable, non_trainable, micro_batch, totals
+            micro_batch, index = inputs
+            drawn = piece_seeds(non_trainable, seeds, first_piece + index)
+            (_, (new_sums, new_non_trainable)), new_grads = gradients(
+                trainable, drawn, micro_batch, totals
             )
+            # The seed states stay the update's for every piece; the rest goes on.
+            non_trainable = [
+                old if i in seeds else new
+                for i, (old, new) in enumerate(zip(non_trainable, new_non_trainable))
+            ]
             if noise_scale:  # this micro-batch's squared norm rides with the sums
                 new_sums = jnp.concatenate([new_sums, _squared_norm(new_grads)[None]])
             return (jax.tree.map(jnp.add, grads, new_grads), sums + new_sums, non_trainable), None
@@ -102,7 +151,7 @@ def make_train_step(
         width = len(task.sums) + int(noise_scale)
         sums = jax.lax.pcast(jnp.zeros([width]), (BATCH,), to="varying")
         start = (jax.tree.map(jnp.zeros_like, trainable), sums, non_trainable)
-        (grads, sums, non_trainable), _ = jax.lax.scan(add, start, micro)
+        (grads, sums, non_trainable), _ = jax.lax.scan(add, start, (micro, jnp.arange(k)))
         return jax.lax.psum((grads, sums), BATCH) + (non_trainable,)
 
     per_device = jax.shard_map(
@@ -133,7 +182,7 @@ def make_train_step(
 
         new_state = State(
             kept(trainable, state.trainable),
-            non_trainable,
+            advance_seeds(non_trainable, seeds),
             kept(optimizer_values, state.optimizer),
             state.step + finite.astype(state.step.dtype),
         )
