@@ -66,7 +66,7 @@ setup(
         "jax": ["jax>=0.10", "orbax-checkpoint>=0.12"],
         "plots": ["matplotlib>=3.8"],
         # tools/prepare_corpus.py: MediaWiki markup, sentence splitting, Parquet.
-        "corpus": ["mwparserfromhell>=0.7", "sentencex>=1.0.30", "pyarrow>=18"],
+        "corpus": ["sentencex>=1.0.30", "pyarrow>=18"],
         "test": [
             "pytest>=8",
             "pytest-xdist>=3.6",
@@ -78,7 +78,7 @@ setup(
             "nbclient>=0.10",
             "nbformat>=5.10",
             "ipykernel>=6.29",
-            "mwparserfromhell>=0.7",
+            "mwparserfromhell>=0.7",  # a peer in tools/benchmark_prepare.py
             "sentencex>=1.0.30",
             "pyarrow>=18",
             # google-research/bert's own code, the oracle for checkpoints,

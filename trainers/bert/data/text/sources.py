@@ -20,9 +20,10 @@ says so.
 
 Each reader yields a document (its paragraphs, a list of strings) or a skip
 reason (a string), and reports the bytes of input it has read
-(`.bytes_read`), for throughput. Errors name the file (and line) and what
-is wrong; a file cut short or corrupt raises `Unreadable`, which says how
-much of it was read.
+(`.bytes_read`), for throughput. A reader of a dump's stream range (`part`,
+a `streams.Range`) reads only those bytes, as a dump of their own. Errors
+name the file (and line) and what is wrong; a file cut short or corrupt
+raises `Unreadable`, which says how much of it (or of its range) was read.
 """
 
 import bz2
@@ -137,13 +138,13 @@ def _starting(data, magics):
 
 
 @contextlib.contextmanager
-def _opened(path, compression):
-    """Yields the file's content (decompressed) and the counter of the
-    bytes taken from the file."""
-    raw = _Counting(open(path, "rb", buffering=0))
+def _opened(path, compression, part=None):
+    """Yields the file's content (decompressed; of a `part`: its bytes
+    alone) and the counter of the bytes taken from the file."""
+    raw = _Counting(open(path, "rb", buffering=0), part)
     with io.BufferedReader(raw, _BUFFER) as buffered:
         if compression == "bz2":
-            content = bz2.BZ2File(buffered)  # reads every stream of a multistream dump
+            content = io.BufferedReader(_Bz2Streams(buffered), _BUFFER)
         elif compression == "gzip":
             content = gzip.GzipFile(fileobj=buffered)
         else:
@@ -271,9 +272,10 @@ def _note(path, compression, found):
     )
 
 
-def _raise_unreadable(path, error, compression, read):
+def _raise_unreadable(path, error, compression, read, part=None):
     """Raises `Unreadable` for a read error that shows the file cut short
-    or corrupt, naming how much of it was read; re-raises any other."""
+    or corrupt, naming how much of it (of its `part`) was read; re-raises
+    any other."""
     data = f"{compression} data" if compression else "data"
     if isinstance(error, EOFError):
         problem = f"cut short: its {data} ends before the end-of-stream marker"
@@ -286,24 +288,71 @@ def _raise_unreadable(path, error, compression, read):
         problem = f"corrupt {data} ({error})"  # bz2's "Invalid data stream", gzip's CRC check
     else:
         raise error
-    total = os.path.getsize(path)
-    raise Unreadable(
-        f"{path}: {problem}, after {read:,} of its {total:,} bytes were read"
-    ) from None
+    raise Unreadable(f"{path}: {problem}, after {_how_much(path, read, part)} were read") from None
 
 
-class _Counting(io.RawIOBase):
-    """A binary file that counts the (compressed) bytes read from it."""
+def _how_much(path, read, part):
+    """How much was read, for messages: "1,234 of its 5,678 bytes"; of a
+    part, "1,234 of the 5,678 bytes of its range 100-5,778"."""
+    if part is None:
+        return f"{read:,} of its {os.path.getsize(path):,} bytes"
+    size = part.end - part.start
+    return f"{read:,} of the {size:,} bytes of its range {part.start:,}-{part.end:,}"
+
+
+class _Bz2Streams(io.RawIOBase):
+    """The content of the bz2 streams one after another in the binary file
+    `f` (a multistream dump, or a range of it), each decompressed on its
+    own. Where Python's BZ2File takes a stream that does not decompress for
+    trailing data and ends without an error (the pages after it lost), this
+    raises OSError; data that ends inside a stream raises EOFError."""
 
     def __init__(self, f):
-        self.f, self.count = f, 0
+        self.f, self.decompressor = f, bz2.BZ2Decompressor()
 
     def readable(self):
         return True
 
     def readinto(self, buffer):
+        while True:
+            if self.decompressor.eof:  # the next stream, if any
+                data = self.decompressor.unused_data or self.f.read(_BUFFER)
+                if not data:
+                    return 0
+                self.decompressor = bz2.BZ2Decompressor()
+            elif self.decompressor.needs_input:
+                data = self.f.read(_BUFFER)
+                if not data:
+                    raise EOFError("the data ends inside a bz2 stream")
+            else:
+                data = b""  # output held back by the last call's limit
+            out = self.decompressor.decompress(data, len(buffer))
+            if out:
+                buffer[: len(out)] = out
+                return len(out)
+
+
+class _Counting(io.RawIOBase):
+    """A binary file that counts the (compressed) bytes read from it; of a
+    `part` (its `start` and `end`), only those bytes are read."""
+
+    def __init__(self, f, part=None):
+        self.f, self.count = f, 0
+        self.left = None
+        if part is not None:
+            f.seek(part.start)
+            self.left = part.end - part.start
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.left is not None:
+            buffer = memoryview(buffer)[: self.left]
         n = self.f.readinto(buffer)
         self.count += n or 0
+        if self.left is not None:
+            self.left -= n or 0
         return n
 
     def close(self):
@@ -313,11 +362,12 @@ class _Counting(io.RawIOBase):
 
 class Reader:
     """Iterates `(document paragraphs | skip reason)` of one file, read as
-    `kind` says (default: as `detect` finds it)."""
+    `kind` says (default: as `detect` finds it); of a multistream dump's
+    `part` (a `streams.Range`), that range's pages alone."""
 
-    def __init__(self, path, kind=None, text_column="text"):
+    def __init__(self, path, kind=None, text_column="text", part=None):
         self.path, self.kind = path, kind or detect(path)
-        self.text_column = text_column
+        self.text_column, self.part = text_column, part
         self._raw, self._parquet_read = None, 0
 
     @property
@@ -334,25 +384,27 @@ class Reader:
         try:
             yield from reader()
         except _READ_ERRORS as error:
-            _raise_unreadable(self.path, error, self.kind.compression, self.bytes_read)
-        total = os.path.getsize(self.path)
+            _raise_unreadable(self.path, error, self.kind.compression, self.bytes_read, self.part)
+        part = self.part
+        total = os.path.getsize(self.path) if part is None else part.end - part.start
         if self._raw is not None and self.bytes_read < total:
-            # Python's bz2 takes a stream it cannot start reading for trailing
-            # data, and ends there: the rest of a multistream file is lost.
+            # gzip takes what follows its stream for trailing data and ends.
             raise Unreadable(
                 f"{self.path}: corrupt {self.kind.compression} data: reading ended after "
-                f"{self.bytes_read:,} of its {total:,} bytes"
+                f"{_how_much(self.path, self.bytes_read, part)}"
             )
 
     @contextlib.contextmanager
     def _open(self):
-        with _opened(self.path, self.kind.compression) as (content, self._raw):
+        with _opened(self.path, self.kind.compression, self.part) as (content, self._raw):
             yield content
 
     def _wiki(self):
         from trainers.bert.data.text import wikitext
 
         with self._open() as f:
+            if self.part is not None:  # its pages between the dump's root tags
+                f = _Framed(self.part.opening, f, self.part.closing)
             events = ET.iterparse(f, events=("start", "end"))
             _, root = next(events)
             if _local(root.tag) != "mediawiki":  # a format given for other XML
@@ -409,6 +461,25 @@ class Reader:
         with self._open() as f:
             text = io.TextIOWrapper(f, encoding="utf-8", errors="replace").read()
         yield _split(text) if text.strip() else "empty"
+
+
+class _Framed(io.RawIOBase):
+    """The bytes of `opening`, then of the binary file `content`, then of
+    `closing`."""
+
+    def __init__(self, opening, content, closing):
+        self.parts = [io.BytesIO(opening), content, io.BytesIO(closing)]
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        while self.parts:
+            n = self.parts[0].readinto(buffer)
+            if n:
+                return n
+            self.parts.pop(0)
+        return 0
 
 
 def _local(tag):

@@ -1,11 +1,10 @@
 """The corpus command (tools/prepare_corpus.py) as a user runs it: without
 the [corpus] extra, one line naming the package an input needs and the
 install, exit status 2, before the output folder is made; an input that is
-plainly not text, or a dump cut short, one line and exit status 1, with no
-shard of it that looks finished; a run that works writes nothing on stderr,
-and a note for a file whose name says otherwise than its content."""
-
-import bz2
+plainly not text, a dump cut short or an index of another dump, one line
+and exit status 1, with no shard of it that looks finished; a run that
+works writes nothing on stderr, and a note for a file whose name says
+otherwise than its content."""
 
 import pytest
 
@@ -19,7 +18,6 @@ CORPUS = stack.install_command(["corpus"])
 # anything is read further.
 CONTENT = {
     "a.txt": b"Plain text.\n",
-    wiki_dump.PART_FILE: bz2.compress(b"<mediawiki>\n"),
     "books.parquet": b"PAR1 and the rest",
 }
 
@@ -28,14 +26,9 @@ CONTENT = {
     "name, hidden, needs",
     [
         ("a.txt", ["sentencex"], "splitting text into sentences needs sentencex"),
-        (
-            wiki_dump.PART_FILE,
-            ["mwparserfromhell"],
-            f"{wiki_dump.PART_FILE} (a MediaWiki dump) needs ",
-        ),
         ("books.parquet", ["pyarrow"], "books.parquet (Parquet) needs pyarrow"),
         # The whole extra missing: the first package named installs it all.
-        ("books.parquet", ["sentencex", "mwparserfromhell", "pyarrow"], "needs sentencex"),
+        ("books.parquet", ["sentencex", "pyarrow"], "needs sentencex"),
     ],
 )
 def test_a_missing_package_is_named_before_the_output_is_made(tmp_path, name, hidden, needs):
@@ -53,19 +46,6 @@ def test_a_missing_package_is_named_before_the_output_is_made(tmp_path, name, hi
     assert_one_line(stderr, "bert-prepare-corpus: error: ", needs, "which is not installed")
     assert stderr.rstrip().endswith(CORPUS), stderr
     assert not out.exists()
-
-
-def test_the_format_flag_decides_what_is_needed(tmp_path):
-    (tmp_path / "dump.txt").write_text("Plain text, read as a dump as asked.")
-    stderr = run_process(
-        "tools/prepare_corpus.py",
-        f"--input={tmp_path / 'dump.txt'}",
-        "--format=wiki",
-        f"--output_dir={tmp_path / 'out'}",
-        expect_status=2,
-        env=without(tmp_path / "site", "mwparserfromhell"),
-    )
-    assert_one_line(stderr, "dump.txt (a MediaWiki dump) needs mwparserfromhell", CORPUS)
 
 
 def _other_xml(path):
@@ -89,7 +69,6 @@ def _cut_dump(path):
     "name, make", [("corpus.xml", _other_xml), (wiki_dump.PART_FILE, _cut_dump)]
 )
 def test_an_input_that_cannot_be_read_is_one_line_and_no_finished_shard(tmp_path, name, make):
-    requires("mwparserfromhell", "corpus")
     inputs = tmp_path / "in"
     inputs.mkdir()
     says = make(inputs / name)
@@ -108,7 +87,6 @@ def test_an_input_that_cannot_be_read_is_one_line_and_no_finished_shard(tmp_path
 @pytest.mark.slow
 def test_a_run_that_works_writes_nothing_on_stderr(tmp_path):
     requires("sentencex", "corpus")
-    requires("mwparserfromhell", "corpus")
     inputs = tmp_path / "in"
     inputs.mkdir()
     (inputs / "a.txt").write_text("Paris is in France. It is large.\n")
@@ -126,3 +104,27 @@ def test_a_run_that_works_writes_nothing_on_stderr(tmp_path):
         f"note: {inputs / 'dump.xml'}: its content is bz2-compressed, its name says "
         "uncompressed; read by its content"
     ]
+
+
+@pytest.mark.slow
+def test_an_index_of_another_dump_is_one_line_before_any_output(tmp_path):
+    dump = wiki_dump.write_multistream(tmp_path)
+    (tmp_path / "other").mkdir()
+    wiki_dump.write_multistream(tmp_path / "other", pages_per_stream=7)  # other stream offsets
+    index = tmp_path / "other" / wiki_dump.MULTISTREAM_INDEX
+    out = tmp_path / "out"
+    stderr = run_process(
+        "tools/prepare_corpus.py",
+        f"--input={dump}",
+        f"--index={index}",
+        "--range_mb=0.01",  # cut in 4: the cuts are checked against the index
+        f"--output_dir={out}",
+        expect_status=1,
+    )
+    assert_one_line(
+        stderr,
+        f"bert-prepare-corpus: error: {index}: the index of another dump than {dump}: it places "
+        "page ",
+        "and no bz2 stream of pages starts there",
+    )
+    assert not out.exists()

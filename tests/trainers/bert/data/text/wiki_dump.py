@@ -1,5 +1,6 @@
 """Small MediaWiki XML dumps with real markup, written by the tests (bz2,
-gzip or plain, by the name or as `compression` says)."""
+gzip or plain, by the name or as `compression` says; multistream with its
+index, as Wikimedia publishes English Wikipedia)."""
 
 from trainers.bert.data.text import wiki_sample
 from trainers.bert.data.text.wiki_sample import page
@@ -29,6 +30,9 @@ Turing went to [[Sherborne School]] in 1926. He read mathematics at [[King's Col
 
 # As Wikimedia names its numbered parts: the README's glob '*.xml*.bz2' selects it.
 PART_FILE = "enwiki-20240101-pages-articles1.xml-p10p30302.bz2"
+# As Wikimedia names the one-file dump and its index.
+MULTISTREAM = "enwiki-20240101-pages-articles-multistream.xml.bz2"
+MULTISTREAM_INDEX = "enwiki-20240101-pages-articles-multistream-index.txt.bz2"
 
 PAGES = [
     page("Alan Turing", ARTICLE),
@@ -45,3 +49,18 @@ def articles(n):
 
 def write(path, pages=PAGES, streams=1, compression=None):
     return wiki_sample.write(path, pages, streams, compression)
+
+
+def write_multistream(folder, n=300, pages_per_stream=10, index=True, first_id=1):
+    """A multistream dump of `n` articles and, among them, a redirect, a
+    talk page and a disambiguation page (page ids from `first_id` on),
+    named as Wikimedia names it in `folder`, its index beside it with
+    `index`; returns the dump's path."""
+    pages = [page(f"Article {i}", ARTICLE, page_id=first_id + i) for i in range(n)]
+    for k, skipped in enumerate(PAGES[1:]):
+        skipped = skipped.replace("<id>1</id>", f"<id>{first_id + n + k}</id>")
+        pages.insert(n * (k + 1) // 4, skipped)
+    index_path = f"{folder}/{MULTISTREAM_INDEX}" if index else None
+    return wiki_sample.write_multistream(
+        f"{folder}/{MULTISTREAM}", pages, pages_per_stream, index_path
+    )
