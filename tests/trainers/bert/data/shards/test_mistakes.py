@@ -45,7 +45,10 @@ def _dump(compression):
 @pytest.mark.parametrize(
     "content, named",
     [
-        (gzip.compress(PROSE.encode()), r"is gzip-compressed text, not plain text: decompress it"),
+        (
+            gzip.compress(PROSE.encode(), mtime=0),
+            r"is gzip-compressed text, not plain text: decompress it",
+        ),
         (b"\x00\x01binary\x00" * 100, r"looks like binary data \(NUL bytes"),
         (PROSE.encode("utf-16"), r"looks like binary data \(NUL bytes.*UTF-16"),
         (("Ça déjà été très âgé. " * 200).encode("latin-1"), r"looks like text in another .*iconv"),
@@ -146,7 +149,7 @@ SPECIALS = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n"
         ("<unk>\t0\n<s>\t0\n</s>\t0\n\u2581the\t-3.1\n\u2581a\t-3.9\n".encode(),
          r"token<TAB>score lines \(a SentencePiece .vocab\?\)"),
         (b"", "it is empty"),
-        (gzip.compress(SPECIALS.encode()), "a gzip file"),
+        (gzip.compress(SPECIALS.encode(), mtime=0), "a gzip file"),
     ],
     ids=["sentencepiece_model", "tokenizer_json", "sentencepiece_vocab", "empty", "gzip"],
 )  # fmt: skip
