@@ -72,15 +72,19 @@ def parse_gin(files, bindings):
     """Gin files (each checked to exist) and bindings, errors as ConfigError."""
     import gin
 
+    from trainers.bert import settings
     from trainers.bert.errors import ConfigError
 
     for path in files:
         if not os.path.exists(path):
             raise ConfigError(f"--gin_file={path} does not exist")
     try:
-        gin.parse_config_files_and_bindings(files, bindings)
+        gin.parse_config_files_and_bindings(files, None, finalize_config=False)
+        in_files = settings.gin_bound()
+        gin.parse_config_files_and_bindings(None, bindings)
     except (ValueError, SyntaxError, ImportError) as error:
         raise ConfigError(f"gin: {error}{_other_command(error)}") from None
+    settings.typed_on_the_command_line(settings.gin_bound() - in_files)
 
 
 # The job each command's gin files configure, and the command.

@@ -56,14 +56,31 @@ def boolean(name, value):
     return value
 
 
+# The (scope, configurable) pairs first bound by --gin_param, not a file.
+_TYPED = set()
+
+
+def gin_bound():
+    """The (scope, configurable) pairs gin holds bindings of."""
+    from gin import config
+
+    return set(config._CONFIG)
+
+
+def typed_on_the_command_line(pairs):
+    _TYPED.clear()
+    _TYPED.update(pairs)
+
+
 def check_gin_bindings_used():
     """Every gin binding was read by what the run made; returns notes on the
-    rest. Gin ignores unread bindings without a word. A binding in a scope
-    the run never enters is a misspelling (`phse2/Phase.steps` would leave
-    phase 2 at its defaults): refused. Settings of something the run does not
-    make (`lamb_tf.LAMB.*` from a config file whose optimizer a
-    `--gin_param` replaced) are said in a note. Call it once the job's
-    settings are made: gin has then made the phases and the optimizer.
+    rest. Gin ignores unread bindings without a word. A binding typed on the
+    command line (`--gin_param`) in a scope the run never enters is a
+    misspelling (`phse2/Phase.steps` would leave phase 2 at its defaults):
+    refused. Unread bindings of a config file (its phases after
+    `train.phases` was replaced, its `lamb_tf.LAMB.*` after the optimizer
+    was) are said in a note. Call it once the job's settings are made: gin
+    has then made the phases and the optimizer.
 
     A binding of scope `s` applies to calls in `s` and in the scopes inside
     it. Gin has no public view of its bindings: these are its two
@@ -83,9 +100,11 @@ def check_gin_bindings_used():
             notes.append(f"gin: the macro {scope} is never used")
         elif scopes:
             made_in = ", ".join(repr(used) for used in scopes)
-            misspelt.append(
-                f"{names}: no {_short(selector)} is made in scope {scope!r}, only in {made_in}"
-            )
+            problem = f"no {_short(selector)} is made in scope {scope!r}, only in {made_in}"
+            if (scope, selector) in _TYPED:
+                misspelt.append(f"{names}: {problem}")
+            else:
+                notes.append(f"gin: {names} not read: {problem}")
         else:
             notes.append(f"gin: {names} not read: this run makes no {_short(selector)}")
     if misspelt:
