@@ -66,7 +66,7 @@ from trainers.bert.engines.tf_engine import strategies  # noqa: E402
 from trainers.bert.errors import ConfigError, TrainingError  # noqa: E402
 from trainers.bert.run import run_dir  # noqa: E402
 from trainers.bert.run.phases import Phase  # noqa: E402
-from trainers.bert.run.progress import LOG  # noqa: E402
+from trainers.bert.run.progress import last_figures  # noqa: E402
 
 WEIGHT_DECAY = 0.01
 EXCLUDE = ["layer_norm", "bias"]  # the BERT recipe's exclusions, where allowed
@@ -316,13 +316,7 @@ class Study:
 
 def _last_noise_scale(folder):
     """B_simple of the run's last host loop, None where not measured."""
-    value = None
-    with open(os.path.join(folder, LOG)) as f:
-        for line in f:
-            record = json.loads(line)
-            if record["kind"] == "train" and "noise_scale" in record:
-                value = record["noise_scale"]
-    return value
+    return (last_figures(folder)["train"] or {}).get("noise_scale")
 
 
 def _print(trial):

@@ -15,7 +15,6 @@ from tests.scripts import ROOT
 from tests.trainers.bert import runs
 from trainers.bert.data.shards import create, instances
 from trainers.bert.data.text import prepare
-from trainers.bert.run.phases import Phase
 
 PAGES = ROOT / "tests" / "trainers" / "bert" / "data" / "text" / "pages" / "enwiki-sample.xml"
 SEQ_LENGTH, MAX_PREDICTIONS = 64, 10
@@ -48,10 +47,9 @@ def test_a_dump_becomes_text_shards_steps_and_an_encoder(tmp_path):
     vocabulary = (data / "vocab.txt").read_text().split()
     assert {"aruba", "albedo", "mean"} <= set(vocabulary)
 
-    phase = Phase(
+    phase = runs.phase(
         seq_length=SEQ_LENGTH,
         max_predictions=MAX_PREDICTIONS,
-        global_batch_size=8,
         steps=2,
         peak_learning_rate=1e-3,
         train_files=str(data / "*.tfrecord"),
