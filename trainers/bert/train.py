@@ -149,7 +149,6 @@ class Pretraining(life.RunSettings):
     vocab_file: str | None = None
     data_dir: str | None = None
     dynamic_masking: bool = False
-    input_pipelines: int | None = None
     loss_spike_factor: float | None = None
     peak_flops: float | None = None
     init_checkpoint: str | None = None
@@ -160,9 +159,6 @@ class Pretraining(life.RunSettings):
         super().__post_init__()
         self.peak_flops = settings.number(
             "train.peak_flops", self.peak_flops, above=0.0, optional=True
-        )
-        self.input_pipelines = settings.integer(
-            "train.input_pipelines", self.input_pipelines, optional=True
         )
         self.loop = self.loop_settings(self.eval_every, self.eval_steps, self.target_mlm_accuracy)
         self.recovery = Recovery(self.max_non_finite_steps, self.loss_spike_factor)
@@ -229,7 +225,6 @@ def train(model_dir, pretraining=None, *, strategy=None, engine=None, flags_text
         where,
         plans,
         config,
-        input_pipelines=s.input_pipelines,
         noise_scale=s.gradient_noise_scale,
     )
     engine = run.engine

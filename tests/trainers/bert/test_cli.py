@@ -195,9 +195,17 @@ def test_the_data_tool_writes_nothing_on_stderr(tmp_path):
     assert (tmp_path / "manifest.json").exists() and "instances" in proc.stdout
 
 
-def test_fine_tuning_on_the_jax_backend_names_the_variable(tmp_path):
-    # Fine-tuning has no --engine flag: the message must not suggest one.
+def test_fine_tuning_on_an_engine_of_another_backend_names_the_variable(tmp_path):
     requires("jax", "jax")
-    stderr = run_process(*FINETUNE, f"--model_dir={tmp_path / 'run'}", expect_status=2, env=JAX)
-    assert_one_line(stderr, "KERAS_BACKEND=jax: fine-tuning runs on Keras' TensorFlow backend")
-    assert "--engine" not in stderr and not (tmp_path / "run").exists()
+    model_dir = f"--model_dir={tmp_path / 'run'}"
+    stderr = run_process(*FINETUNE, "--engine=tf", model_dir, expect_status=2, env=JAX)
+    assert_one_line(
+        stderr,
+        "bert-finetune: error: --engine=tf runs on Keras' tensorflow backend, and Keras runs on "
+        "jax: set KERAS_BACKEND=tensorflow (or --engine=jax)",
+    )
+    stderr = run_process(
+        *FINETUNE, "--engine=jax", "--tpu=local", model_dir, expect_status=2, env=JAX
+    )
+    assert_one_line(stderr, "--tpu and --strategy choose tf.distribute's devices")
+    assert not (tmp_path / "run").exists()

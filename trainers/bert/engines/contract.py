@@ -1,7 +1,7 @@
 """What the host loop (`run.loop`), recovery (`run.recovery`) and the jobs
 (`train`, `finetune.train`) ask of an engine, and what a host loop of steps
-returns. `TFEngine` and `JaxEngine` both provide `Engine`; only `TFEngine`
-provides `Predicts`, which fine-tuning needs to score its dev sets.
+returns. `TFEngine` and `JaxEngine` both provide `Predicts`: an `Engine`
+that also predicts, which fine-tuning needs to score its dev sets.
 """
 
 from typing import NamedTuple, Protocol, runtime_checkable

@@ -3,13 +3,17 @@ with a classification or regression head on the pooled output (GLUE and
 the built-in topic task) or a span head on every token (SQuAD), their losses
 as sums over the batch, and their records.
 
-Heads are initialised as google-research/bert's (truncated normal, 0.02);
-the encoder takes the preset's weights, or keeps its random initialisation
-(`pretrained=False`: the baseline that shows what pretraining gave).
+Heads are initialised as google-research/bert's (truncated normal, 0.02),
+drawn by NumPy from the run's seed: a run starts from the same weights on
+either engine. The encoder takes the preset's weights, or keeps its random
+initialisation (`pretrained=False`: the baseline that shows what
+pretraining gave).
 """
 
+import zlib
+
 import keras
-import tensorflow as tf
+import numpy as np
 from keras import ops
 
 from trainers.bert.finetune import layer_decay
@@ -22,11 +26,12 @@ ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 class _FineTuning:
     inputs = ENCODER_INPUTS
     outputs = ()  # what prediction keeps, per example
-    labels = {}  # record feature -> its dtype
+    labels = {}  # record feature -> its dtype's name
 
     def __init__(self, weights=None):
         self.weights = weights  # the encoder's weights file; None: random
         self.layer_decay = None  # layer-wise learning-rate decay; None: off
+        self.seed = 0  # the run's: the head's initial weights
 
     def _backbone(self, config):
         backbone = model_lib.build_backbone(config)
@@ -51,6 +56,8 @@ class _FineTuning:
 
     def parser(self, phase, names=None):
         """Records of `records.serialize` at the phase's sequence length."""
+        import tensorflow as tf  # the input pipeline's; the steps need none
+
         length = phase.seq_length
         spec = {
             "input_ids": tf.io.FixedLenFeature([length], tf.int64),
@@ -59,7 +66,7 @@ class _FineTuning:
             "index": tf.io.FixedLenFeature([1], tf.int64),
         }
         for name, dtype in self.labels.items():  # test sets have none: 0
-            spec[name] = tf.io.FixedLenFeature([1], dtype, default_value=[dtype.as_numpy_dtype(0)])
+            spec[name] = tf.io.FixedLenFeature([1], dtype, default_value=[np.dtype(dtype).type(0)])
 
         def parse(serialized):
             example = tf.io.parse_example(serialized, spec)
@@ -71,16 +78,34 @@ class _FineTuning:
             }
             for name, dtype in self.labels.items():
                 value = example[name][:, 0]
-                batch[name] = tf.cast(value, tf.int32) if dtype == tf.int64 else value
+                batch[name] = tf.cast(value, tf.int32) if dtype == "int64" else value
             return batch
 
         return parse
 
 
-def _dense(units, name):
-    return keras.layers.Dense(
-        units, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.02), name=name
-    )
+class TruncatedNormal(keras.initializers.Initializer):
+    """A normal of `stddev`, values beyond two standard deviations drawn
+    again (as `tf.random.truncated_normal`), by NumPy from `seed`: the same
+    values on every Keras backend."""
+
+    def __init__(self, stddev, seed):
+        self.stddev, self.seed = stddev, seed
+
+    def __call__(self, shape, dtype=None):
+        rng = np.random.default_rng(self.seed)
+        values = rng.standard_normal(shape)
+        while (outside := np.abs(values) > 2.0).any():
+            values[outside] = rng.standard_normal(int(outside.sum()))
+        return ops.convert_to_tensor(self.stddev * values, dtype=dtype)
+
+    def get_config(self):
+        return {"stddev": self.stddev, "seed": self.seed}
+
+
+def _dense(units, name, seed):
+    initializer = TruncatedNormal(0.02, seed=[seed, zlib.crc32(name.encode())])
+    return keras.layers.Dense(units, kernel_initializer=initializer, name=name)
 
 
 class Classification(_FineTuning):
@@ -94,7 +119,7 @@ class Classification(_FineTuning):
         super().__init__(weights)
         self.num_labels = num_labels
         self.regression = num_labels is None
-        self.labels = {"label": tf.float32 if self.regression else tf.int64}
+        self.labels = {"label": "float32" if self.regression else "int64"}
         self.shown = () if self.regression else (("accuracy", "acc"),)
 
     def build(self, config):
@@ -102,7 +127,8 @@ class Classification(_FineTuning):
         inputs = self._inputs()
         pooled = backbone(inputs)["pooled_output"]
         pooled = keras.layers.Dropout(config.dropout, name="classifier_dropout")(pooled)
-        logits = _dense(1 if self.regression else self.num_labels, "classifier")(pooled)
+        units = 1 if self.regression else self.num_labels
+        logits = _dense(units, "classifier", self.seed)(pooled)
         logits = keras.layers.Activation("linear", dtype="float32", name="logits")(logits)
         return keras.Model(inputs, {"logits": logits}, name="bert_classifier")
 
@@ -137,13 +163,13 @@ class Span(_FineTuning):
 
     sums = ("loss_sum", "start_correct", "end_correct", "sequences")
     outputs = ("start_logits", "end_logits")
-    labels = {"start_positions": tf.int64, "end_positions": tf.int64}
+    labels = {"start_positions": "int64", "end_positions": "int64"}
     shown = (("start_accuracy", "start_acc"), ("end_accuracy", "end_acc"))
 
     def build(self, config):
         backbone = self._backbone(config)
         inputs = self._inputs()
-        logits = _dense(2, "span_head")(backbone(inputs)["sequence_output"])
+        logits = _dense(2, "span_head", self.seed)(backbone(inputs)["sequence_output"])
         logits = keras.layers.Activation("linear", dtype="float32", name="span_logits")(logits)
         start, end = logits[..., 0], logits[..., 1]
         return keras.Model(inputs, {"start_logits": start, "end_logits": end}, name="bert_span")

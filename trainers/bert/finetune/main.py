@@ -7,9 +7,12 @@
         --predict_file=dev-v1.1.json --model_dir=/tmp/squad_base
     python -m trainers.bert.finetune.main --gin_file=gin_configs/glue_base_gpu.gin \\
         --task=mnli --data_dir=glue_data/MNLI --encoder=... --model_dir=/tmp/mnli
+    KERAS_BACKEND=jax python -m trainers.bert.finetune.main --engine=jax \\
+        --gin_file=gin_configs/finetune_tiny_cpu.gin --encoder=... --model_dir=/tmp/topics_jax
 
 The flags below override the gin file's `finetune.*` settings of the same
-names. Errors are one line (`trainers.bert.cli`): exit status 2 for a
+names; the engine and device flags are the pretraining command's
+(`engines.launch`). Errors are one line (`trainers.bert.cli`): exit status 2 for a
 configuration, 1 for data or a runtime failure; a preempted run (SIGTERM,
 Ctrl-C) exits 128 + the signal after its checkpoint, and a restart resumes.
 """
@@ -23,8 +26,7 @@ stack.check_trainer()
 from absl import app, flags, logging  # noqa: E402
 
 from trainers.bert import cli  # noqa: E402
-from trainers.bert.engines.tf_engine import strategies  # noqa: E402
-from trainers.bert.errors import ConfigError  # noqa: E402
+from trainers.bert.engines import launch  # noqa: E402
 from trainers.bert.finetune import train as finetune_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -39,13 +41,7 @@ flags.DEFINE_string("predict_file", None, "SQuAD: the dev JSON to predict and sc
 flags.DEFINE_boolean(
     "random_init", False, "Fine-tune the encoder's shape from random weights (the baseline)."
 )
-flags.DEFINE_string("tpu", None, "TPU name or address; 'local' on a TPU VM or in Colab.")
-flags.DEFINE_enum(
-    "strategy",
-    "auto",
-    list(strategies.STRATEGIES),
-    "tf.distribute strategy, as the pretraining trainer's --strategy.",
-)
+launch.define_flags()
 flags.mark_flag_as_required("model_dir")
 
 OVERRIDES = ("task", "encoder", "data_dir", "train_file", "predict_file")
@@ -56,19 +52,17 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
-    backend, source = stack.keras_backend()
-    if backend != "tensorflow":  # fine-tuning has no --engine: tf.distribute only
-        raise ConfigError(
-            f"{source}: fine-tuning runs on Keras' TensorFlow backend; unset KERAS_BACKEND "
-            "(or set KERAS_BACKEND=tensorflow)"
-        )
     cli.parse_gin(FLAGS.gin_file, FLAGS.gin_param)
     overrides = {name: FLAGS[name].value for name in OVERRIDES if FLAGS[name].present}
     if FLAGS.random_init:
         overrides["pretrained"] = False
-    strategy = strategies.make_strategy(FLAGS.strategy, FLAGS.tpu)
+    engine, strategy = launch.start()
     summary = finetune_lib.finetune(
-        FLAGS.model_dir, strategy=strategy, flags_text=FLAGS.flags_into_string(), **overrides
+        FLAGS.model_dir,
+        strategy=strategy,
+        engine=engine,
+        flags_text=FLAGS.flags_into_string(),
+        **overrides,
     )
     if summary["preempted"]:
         sys.exit(summary["exit_status"])

@@ -6,7 +6,7 @@ with pretraining are `run.life`'s.
    all checked before any compute.
 2. Write the training features as TFRecords (once per data and settings)
    and plan the one phase: warmup, then linear decay to 0 over the epochs.
-3. Build the run on the tf.distribute engine, with the task's head; check
+3. Build the run on the engine (tf.distribute or JAX), with the task's head; check
    that `model_dir` holds no other run; resume from its newest checkpoint.
 4. Train with the pretraining trainer's loop (checkpoints, progress,
    TensorBoard, log.jsonl, recovery, preemption).
@@ -114,8 +114,11 @@ class FineTuning(life.RunSettings):
         layer_decay: layer-wise learning-rate decay (`layer_decay`), e.g.
             0.9 for BERT-base; None: one rate for every variable.
         clip_norm, precision, jit_compile, steps_per_loop, checkpoint_every,
-            keep_checkpoints, max_non_finite_steps, seed, tensorboard: as
-            the pretraining trainer's (`trainers.bert.train.Pretraining`).
+            keep_checkpoints, max_non_finite_steps, seed, tensorboard,
+            input_pipelines: as the pretraining trainer's
+            (`trainers.bert.train.Pretraining`); a run's batches depend on
+            `input_pipelines` (None: the number of workers), not on how
+            devices are spread over workers.
         n_best_size, max_answer_length, null_score_threshold: SQuAD's span
             decoding (`spans`).
     """
@@ -192,7 +195,9 @@ class FineTuning(life.RunSettings):
             )
 
 
-def finetune(model_dir, fine_tuning=None, *, strategy=None, flags_text=None, **overrides):
+def finetune(
+    model_dir, fine_tuning=None, *, strategy=None, engine=None, flags_text=None, **overrides
+):
     """Fine-tunes the encoder of `fine_tuning` (a `FineTuning`; default: made
     from gin's bindings and `overrides`, its fields) on its task; returns a
     summary dict with the scores of each evaluation set.
@@ -201,15 +206,19 @@ def finetune(model_dir, fine_tuning=None, *, strategy=None, flags_text=None, **o
         model_dir: checkpoints, logs, the prediction files (predictions/)
             and eval_results.json.
         strategy: a `tf.distribute.Strategy` (default: the default one).
+        engine: "tf" (tf.distribute) or "jax" (every JAX device); None:
+            the engine of Keras' backend (`engines`).
         flags_text: the command line's flags, kept as `flags.txt`.
     """
     # 1. Everything that can be wrong is checked before any compute.
     s = fine_tuning or FineTuning(**overrides)
-    engines.check("tf", strategy)
+    engine_name = engine or engines.of_backend()
+    engines.check(engine_name, strategy)
+    engines.check_precision(engine_name, s.precision)
     source = preset.read(s.encoder, s.vocab_file, s.lowercase)
     config = source.config
     _check_lengths(s, config)
-    where, replicas = engines.placement("tf", strategy)
+    where, replicas = engines.placement(engine_name, strategy)
     _phase(s, 1, None, replicas, config)  # the batch on these replicas, before the data is made
     run_dir.check_writable(model_dir)
     folder = _records_folder(s, model_dir)
@@ -236,14 +245,21 @@ def finetune(model_dir, fine_tuning=None, *, strategy=None, flags_text=None, **o
     plan = _phase(s, steps, train_path, replicas, config)
     data.head.weights = source.weights if s.pretrained else None
     data.head.layer_decay = s.layer_decay
+    data.head.seed = s.seed
 
     # 3. The run's state, and the run in model_dir.
-    run = life.Life(model_dir, s, "tf", where, [plan], config, task=data.head)
+    run = life.Life(model_dir, s, engine_name, where, [plan], config, task=data.head)
     engine = run.engine
     vocab_sha256 = made_by[1]
     run.check(
         identity.describe(
-            config, vocab_sha256, [plan], s.precision, engine.optimizer, "tf", task_identity
+            config,
+            vocab_sha256,
+            [plan],
+            s.precision,
+            engine.optimizer,
+            engine_name,
+            task_identity,
         )
     )
     progress = run.claim(

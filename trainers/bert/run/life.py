@@ -53,6 +53,7 @@ class RunSettings:
     max_non_finite_steps: int = 10
     seed: int = 0
     tensorboard: bool = True
+    input_pipelines: int | None = None  # None: one per worker (`train.Pretraining`)
 
     def __post_init__(self):
         name = self.NAME
@@ -67,6 +68,9 @@ class RunSettings:
             f"{name}.checkpoint_every", self.checkpoint_every, optional=True
         )
         self.seed = settings.integer(f"{name}.seed", self.seed, minimum=0)
+        self.input_pipelines = settings.integer(
+            f"{name}.input_pipelines", self.input_pipelines, optional=True
+        )
         run_dir.check_optimizer(f"{name}.optimizer", self.optimizer)
         for flag in self.BOOLEANS:
             settings.boolean(f"{name}.{flag}", getattr(self, flag))
@@ -91,7 +95,7 @@ class Life:
         plans: the run's phases, planned on `where`.
         config: the `model.bert.BertConfig`.
         engine_options: the engine's other arguments (`task`,
-            `input_pipelines`, `noise_scale`).
+            `noise_scale`).
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class Life:
             keep_checkpoints=run_settings.keep_checkpoints,
             clip_norm=run_settings.clip_norm,
             jit_compile=run_settings.jit_compile,
+            input_pipelines=run_settings.input_pipelines,
             **engine_options,
         )
         run_dir.check_disk(model_dir, self.engine.checkpoint_bytes())

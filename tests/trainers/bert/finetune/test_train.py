@@ -4,105 +4,26 @@ after a preemption, and refusals before compute."""
 
 import json
 import os
-import re
 import sys
 
 import numpy as np
 import pytest
 
 from tests.scripts import SignalOnFirstProgress, run_process
-from trainers.bert.data.shards import builtin, corpus
+from tests.trainers.bert.finetune.conftest import finetune, help_sentences, squad_json
+from trainers.bert.data.shards import builtin
 from trainers.bert.errors import ConfigError
 from trainers.bert.finetune import glue, squad_eval
-from trainers.bert.finetune import train as finetune_lib
-from trainers.bert.formats import export
 from trainers.bert.model import bert as model_lib
 from trainers.bert.run.preemption import EXIT_STATUS
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def encoder(tmp_path_factory):
-    """A tiny random encoder as a keras-hub preset with the built-in
-    vocabulary (what a pretraining run exports)."""
-    config = model_lib.preset("tiny", vocabulary_size=4096, max_sequence_length=64)
-    backbone = model_lib.build_backbone(config)
-    folder = tmp_path_factory.mktemp("pretraining")
-    return export.export_encoder(str(folder), backbone, builtin.KEPT_VOCAB)
-
-
-def _sentences():
-    topics = corpus.builtin_topics()
-    return [s for key in sorted(topics)[:6] for s in corpus.topic_sentences(topics[key])[:8]]
-
-
-@pytest.fixture(scope="module")
-def mrpc_dir(tmp_path_factory):
-    """MRPC in GLUE's layout: pairs of help-text sentences, paraphrase (1)
-    when the second is the first's own words; 23 dev rows (not a multiple
-    of any batch: the last prediction batch is padded)."""
-    sentences = _sentences()
-    rows = ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"]
-    for i, s in enumerate(sentences[:-1]):
-        same = i % 2
-        rows.append(f"{same}\t{i}\t{i + 1}\t{s}\t{s if same else sentences[i + 1]}")
-    folder = tmp_path_factory.mktemp("glue") / "MRPC"
-    folder.mkdir()
-    (folder / "train.tsv").write_text("\n".join(rows) + "\n")
-    (folder / "dev.tsv").write_text("\n".join(rows[:24]) + "\n")
-    test = ["index\t#1 ID\t#2 ID\t#1 String\t#2 String"]
-    test += [f"{i}\t0\t0\t{s}\t{s}" for i, s in enumerate(sentences[:5])]
-    (folder / "test.tsv").write_text("\n".join(test) + "\n")
-    return str(folder)
-
-
-def _squad_json(path, sentences, version="1.1", impossible_every=0):
-    """Questions on help-text passages: a sentence with its longest word
-    replaced by "what"; the answer is that word in the passage."""
-    paragraphs = []
-    for p in range(0, len(sentences) - 3, 4):
-        context = " ".join(sentences[p : p + 4])
-        qas = []
-        for s in sentences[p : p + 4]:
-            word = max(re.findall(r"[A-Za-z]{4,}", s) or ["the"], key=len)
-            start = context.index(s) + s.index(word)
-            qid = f"q{p}-{len(qas)}"
-            if impossible_every and len(qas) % impossible_every == 0:
-                qas.append({"id": qid, "question": "Why?", "answers": [], "is_impossible": True})
-                continue
-            question = s.replace(word, "what", 1)
-            qas.append(
-                {
-                    "id": qid,
-                    "question": question,
-                    "answers": [{"text": word, "answer_start": start}],
-                }
-            )
-        paragraphs.append({"context": context, "qas": qas})
-    path.write_text(
-        json.dumps({"version": version, "data": [{"title": "t", "paragraphs": paragraphs}]})
-    )
-    return str(path)
-
-
-def _finetune(model_dir, encoder, **settings):
-    defaults = dict(
-        max_seq_length=64,
-        global_batch_size=8,
-        epochs=1.0,
-        learning_rate=1e-3,
-        steps_per_loop=2,
-        checkpoint_every=4,
-        tensorboard=False,
-    )
-    return finetune_lib.finetune(str(model_dir), encoder=encoder, **{**defaults, **settings})
-
-
 def test_glue_task_on_two_replicas_scores_and_writes_the_submission(
     tmp_path, encoder, mrpc_dir, two_cpus
 ):
-    summary = _finetune(tmp_path, encoder, task="mrpc", data_dir=mrpc_dir, strategy=two_cpus)
+    summary = finetune(tmp_path, encoder, task="mrpc", data_dir=mrpc_dir, strategy=two_cpus)
     pairs = len(glue.read(glue.task("mrpc"), os.path.join(mrpc_dir, "train.tsv")))
     assert summary["step"] == -(-pairs // 8)  # one epoch
     results = json.loads((tmp_path / "eval_results.json").read_text())
@@ -115,16 +36,16 @@ def test_glue_task_on_two_replicas_scores_and_writes_the_submission(
     logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert {"kind": "eval", "set": "dev", "step": summary["step"], **results["dev"]} in logged
     # A restart of the finished run predicts again with the same weights.
-    again = _finetune(tmp_path, encoder, task="mrpc", data_dir=mrpc_dir, strategy=two_cpus)
+    again = finetune(tmp_path, encoder, task="mrpc", data_dir=mrpc_dir, strategy=two_cpus)
     assert again["results"] == {"dev": results["dev"]}
 
 
 def test_squad_preempted_and_resumed_ends_with_the_uninterrupted_weights(
     tmp_path, encoder, monkeypatch
 ):
-    sentences = _sentences()
-    train_file = _squad_json(tmp_path / "train.json", sentences[:32], "v2.0", impossible_every=3)
-    dev_file = _squad_json(tmp_path / "dev.json", sentences[32:], "v2.0", impossible_every=3)
+    sentences = help_sentences()
+    train_file = squad_json(tmp_path / "train.json", sentences[:32], "v2.0", impossible_every=3)
+    dev_file = squad_json(tmp_path / "dev.json", sentences[32:], "v2.0", impossible_every=3)
     settings = dict(
         task="squad",
         train_file=train_file,
@@ -133,17 +54,17 @@ def test_squad_preempted_and_resumed_ends_with_the_uninterrupted_weights(
         max_query_length=24,
         epochs=2.0,
     )
-    uninterrupted = _finetune(tmp_path / "full", encoder, **settings)
+    uninterrupted = finetune(tmp_path / "full", encoder, **settings)
     stdout = SignalOnFirstProgress()
     monkeypatch.setattr(sys, "stdout", stdout)
-    stopped = _finetune(tmp_path / "preempted", encoder, **settings)
+    stopped = finetune(tmp_path / "preempted", encoder, **settings)
     monkeypatch.undo()
     assert stopped["preempted"] and f"exiting with status {EXIT_STATUS}" in stdout.getvalue()
     assert (
         stopped["step"] < uninterrupted["step"]
         and not (tmp_path / "preempted" / "eval_results.json").exists()
     )
-    resumed = _finetune(tmp_path / "preempted", encoder, **settings)
+    resumed = finetune(tmp_path / "preempted", encoder, **settings)
     assert resumed["step"] == uninterrupted["step"]
     for a, b in zip(resumed["model"].weights, uninterrupted["model"].weights):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-6)
@@ -194,14 +115,14 @@ def test_tpu_branches_predict_every_feature_in_order(tmp_path, encoder, mrpc_dir
 
 def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
     with pytest.raises(ConfigError, match="its tokenizer has lowercase=True, lowercase=False"):
-        _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, lowercase=False)
+        finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, lowercase=False)
     tokens = open(builtin.KEPT_VOCAB).read().splitlines()
     tokens[-1] = tokens[-1].capitalize()  # a cased vocabulary of the same size
     (tmp_path / "cased.txt").write_text("\n".join(tokens) + "\n")
     with pytest.raises(
         ConfigError, match=r"is cased \(1 tokens with capitals.*set lowercase=False"
     ):
-        _finetune(
+        finetune(
             tmp_path / "a",
             encoder,
             task="mrpc",
@@ -210,7 +131,7 @@ def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
         )
     (tmp_path / "short.txt").write_text("\n".join(tokens[:-1]) + "\n")
     with pytest.raises(ConfigError, match=r"its embedding has 4096 rows, the vocabulary .* 4095"):
-        _finetune(
+        finetune(
             tmp_path / "a",
             encoder,
             task="mrpc",
@@ -218,17 +139,17 @@ def test_refusals_before_compute(tmp_path, encoder, mrpc_dir):
             vocab_file=str(tmp_path / "short.txt"),
         )
     with pytest.raises(ConfigError, match="exceeds the encoder's max_sequence_length=64"):
-        _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, max_seq_length=128)
+        finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, max_seq_length=128)
     with pytest.raises(ConfigError, match="not divisible by micro_batch_size=3"):
-        _finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, micro_batch_size=3)
+        finetune(tmp_path / "a", encoder, task="mrpc", data_dir=mrpc_dir, micro_batch_size=3)
     with pytest.raises(ConfigError, match="choose one of squad, pydoc_topics, cola"):
-        _finetune(tmp_path / "a", encoder, task="glue")
+        finetune(tmp_path / "a", encoder, task="glue")
     assert not (tmp_path / "a").exists()
     # A model_dir holding a pretraining run: refused before the records are written.
     (tmp_path / "pretrained").mkdir()
     (tmp_path / "pretrained" / "run.json").write_text(json.dumps({"task": {"name": "pretraining"}}))
     with pytest.raises(ConfigError, match="task.name: 'pretraining' in the run, 'mrpc' now"):
-        _finetune(tmp_path / "pretrained", encoder, task="mrpc", data_dir=mrpc_dir)
+        finetune(tmp_path / "pretrained", encoder, task="mrpc", data_dir=mrpc_dir)
     assert os.listdir(tmp_path / "pretrained") == ["run.json"]
     error = run_process(
         "-m",
@@ -247,8 +168,8 @@ def test_layer_decay_scales_each_layers_step(tmp_path, encoder, mrpc_dir):
     the embeddings by d^(L+1), pooler and head by 1 times the change of the
     same step without decay."""
     settings = dict(task="mrpc", data_dir=mrpc_dir, epochs=0.1, warmup_proportion=0.0)
-    plain = _finetune(tmp_path / "plain", encoder, **settings)
-    decayed = _finetune(tmp_path / "decayed", encoder, layer_decay=0.5, **settings)
+    plain = finetune(tmp_path / "plain", encoder, **settings)
+    decayed = finetune(tmp_path / "decayed", encoder, layer_decay=0.5, **settings)
     assert plain["step"] == decayed["step"] == 1
     backbone = model_lib.build_backbone(
         model_lib.preset("tiny", vocabulary_size=4096, max_sequence_length=64)

@@ -14,6 +14,7 @@ number of pipelines, not on how replicas are spread over workers.
 import contextlib
 from typing import NamedTuple
 
+import numpy as np
 import tensorflow as tf
 
 from trainers.bert.data.input import pipeline
@@ -142,3 +143,36 @@ def worker_dataset(
     return tf.data.Dataset.zip(tuple(slices)).map(
         lambda *parts: {key: tf.concat([p[key] for p in parts], 0) for key in parts[0]}
     )
+
+
+def prediction_batches(files, parse, global_batch, part=0, parts=1):
+    """Every record of `files` in file order, in global batches of
+    `global_batch` (the last one padded with rows of index -1, which the
+    caller drops), each cut into `parts` equal slices: slice `part` of each
+    (a worker's or an input pipeline's share). Records hold an `index`."""
+    dataset = tf.data.TFRecordDataset(files).batch(global_batch).map(parse)
+    dataset = dataset.map(lambda batch: _padded(batch, global_batch))
+    if parts == 1:
+        return dataset
+    return dataset.map(lambda batch: {n: tf.split(t, parts)[part] for n, t in batch.items()})
+
+
+def _padded(batch, size):
+    """A final, smaller batch padded to `size` rows (index -1: dropped)."""
+    missing = size - tf.shape(batch["index"])[0]
+
+    def pad(name, t):
+        padding = [[0, missing]] + [[0, 0]] * (len(t.shape) - 1)
+        t = tf.pad(t, padding, constant_values=-1 if name == "index" else 0)
+        return tf.ensure_shape(t, [size, *t.shape[1:]])
+
+    return {name: pad(name, t) for name, t in batch.items()}
+
+
+def in_index_order(batches):
+    """{name: array} of every real row of `batches` (dicts of host arrays
+    with an `index`), padding dropped, ordered by index."""
+    joined = {n: np.concatenate([b[n] for b in batches]) for n in batches[0]}
+    keep = joined["index"] >= 0
+    order = np.argsort(joined["index"][keep], kind="stable")
+    return {n: v[keep][order] for n, v in joined.items()}

@@ -11,6 +11,7 @@ when the model is asked for (the encoder export, the summary).
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from lamb_tf import LayerwiseOptimizer
 from trainers.bert import engines
@@ -77,6 +78,7 @@ class JaxEngine:
         self._phase = 0
         self._checkpointer = checkpoints.Checkpointer(model_dir, keep_checkpoints)
         self._eval_step = steps.make_eval_step(self._model, task)
+        self._predict_step = steps.make_predict_step(self._model, task)
         self._all_finite = steps.make_finite_check()
         self._ratios = None
         if isinstance(self.optimizer, LayerwiseOptimizer):
@@ -142,6 +144,7 @@ class JaxEngine:
             self._clip_norm,
             self.task,
             noise_scale=self.noise_pieces > 1,
+            rate_factors=self.task.rate_factors(self._model),
         )
 
     def train(self, n):
@@ -165,6 +168,27 @@ class JaxEngine:
             for _ in range(n):
                 total = total + self._eval_step(self._state, self._next(iterator))
         return np.asarray(total)
+
+    def predict(self, plan, files):
+        """The task's `outputs` for every record of `files` (each with an
+        `index` feature), as host arrays in index order. Every process reads
+        all records in global batches of `micro_batch` per device (the last
+        one padded, index -1) and puts its slice on its devices; every
+        process gets every device's outputs."""
+        d = self.devices
+        batches = inputs.prediction_batches(
+            files,
+            self.task.parser(plan.phase, None),
+            plan.micro_batch * d.count,
+            d.process_index,
+            d.process_count,
+        )
+        gathered = []
+        with inputs.read_errors_named(files):
+            for batch in batches:
+                outputs = self._predict_step(self._state, self._on_devices(batch))
+                gathered.append(multihost_utils.process_allgather(outputs, tiled=True))
+        return inputs.in_index_order(gathered)
 
     def trust_ratios(self):
         """The last step's trust ratios of the adapted variables, or None."""
@@ -228,4 +252,8 @@ class JaxEngine:
         return iter(dataset)
 
     def _next(self, iterator):
-        return self.devices.batch({k: v.numpy() for k, v in next(iterator).items()})
+        return self._on_devices(next(iterator))
+
+    def _on_devices(self, batch):
+        """This process's part of a global batch, from `tf.data`."""
+        return self.devices.batch({k: v.numpy() for k, v in batch.items()})

@@ -105,11 +105,14 @@ def make_train_step(
     clip_norm=None,
     task=tasks.PRETRAINING,
     noise_scale=False,
+    rate_factors=None,
 ):
     """`step(state, batch) -> (state, (sums, gradient norm, finite, noise))`,
     jitted, the state's buffers donated; `noise` is [|G_b|^2, |G_B|^2] for
     the gradient noise scale (`trainers.bert.run.noise_scale`; |G_b|^2 is 0
-    unless `noise_scale`), zeros for a skipped step."""
+    unless `noise_scale`), zeros for a skipped step. `rate_factors`: a
+    learning-rate factor per trainable variable (the task's layer-wise
+    decay), or None."""
     k = int(accumulation_steps)
     pieces = k * mesh.size
     rate_index = learning_rate_index(optimizer)
@@ -176,6 +179,11 @@ def make_train_step(
         trainable, optimizer_values = optimizer.stateless_apply(
             optimizer_values, grads, state.trainable
         )
+        if rate_factors is not None:  # x + f (x' - x): the step at f x the rate
+            trainable = [
+                new if f == 1 else old + f * (new - old)
+                for f, old, new in zip(rate_factors, state.trainable, trainable)
+            ]
 
         def kept(new, old):
             return jax.tree.map(lambda a, b: jnp.where(finite, a, b), new, old)
@@ -214,6 +222,22 @@ def make_eval_step(model, task=tasks.PRETRAINING):
         return task.batch_sums(outputs, batch)
 
     return jax.jit(sums)
+
+
+def make_predict_step(model, task):
+    """`outputs(state, batch)`: the task's `outputs` of a batch and its
+    `index`, jitted; the batch split over the devices."""
+
+    def outputs(state, batch):
+        values, _ = model.stateless_call(
+            state.trainable,
+            state.non_trainable,
+            {n: batch[n] for n in task.inputs},
+            training=False,
+        )
+        return {"index": batch["index"], **{n: values[n] for n in task.outputs}}
+
+    return jax.jit(outputs)
 
 
 def make_finite_check():

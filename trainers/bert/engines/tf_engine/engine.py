@@ -187,13 +187,11 @@ class TFEngine:
         replicas = self.strategy.num_replicas_in_sync
         global_batch = plan.micro_batch * replicas
         parse = self.task.parser(plan.phase, None)
-        dataset = tf.data.TFRecordDataset(files).batch(global_batch).map(parse)
-        dataset = dataset.map(lambda batch: _padded(batch, global_batch))
         if self._tpu:
 
             def per_pipeline(context):
                 part = context.input_pipeline_id, context.num_input_pipelines
-                mine = dataset.map(lambda b: _slice(b, *part)).unbatch()
+                mine = inputs.prediction_batches(files, parse, global_batch, *part).unbatch()
                 return mine.batch(plan.micro_batch, drop_remainder=True)
 
             batches = self.strategy.distribute_datasets_from_function(per_pipeline)
@@ -202,9 +200,10 @@ class TFEngine:
             local = strategies.local_replicas(self.strategy)
             resolver = getattr(self.strategy, "cluster_resolver", None)
             worker = resolver.task_id if replicas > local and resolver else 0
-            batches = dataset.map(lambda b: _slice(b, worker, replicas // local))
+            batches = inputs.prediction_batches(
+                files, parse, global_batch, worker, replicas // local
+            )
             distribute = functools.partial(split_among_replicas, self.strategy)
-        names = ("index", *self.task.outputs)
 
         @functools.partial(tf.function, jit_compile=self._jit_compile)
         def forward(batch):
@@ -225,14 +224,8 @@ class TFEngine:
             outputs = self.strategy.run(replica, args=(distribute(batch),))
             return {n: self.strategy.experimental_local_results(v)[0] for n, v in outputs.items()}
 
-        gathered = {n: [] for n in names}
-        for batch in batches:
-            for name, value in run(batch).items():
-                gathered[name].append(value.numpy())
-        joined = {n: np.concatenate(v) for n, v in gathered.items()}
-        keep = joined["index"] >= 0
-        order = np.argsort(joined["index"][keep], kind="stable")
-        return {n: v[keep][order] for n, v in joined.items()}
+        gathered = [{n: v.numpy() for n, v in run(batch).items()} for batch in batches]
+        return inputs.in_index_order(gathered)
 
     def trust_ratios(self):
         """The last step's trust ratios of the adapted variables, or None."""
@@ -317,20 +310,3 @@ def _counter(name):
         name=name,
         aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
     )
-
-
-def _padded(batch, size):
-    """A final, smaller batch padded to `size` rows (index -1: dropped)."""
-    missing = size - tf.shape(batch["index"])[0]
-
-    def pad(name, t):
-        padding = [[0, missing]] + [[0, 0]] * (len(t.shape) - 1)
-        t = tf.pad(t, padding, constant_values=-1 if name == "index" else 0)
-        return tf.ensure_shape(t, [size, *t.shape[1:]])
-
-    return {name: pad(name, t) for name, t in batch.items()}
-
-
-def _slice(batch, part, parts):
-    """Part `part` of `parts` equal slices of every feature of `batch`."""
-    return {n: tf.split(t, parts)[part] for n, t in batch.items()}
