@@ -9,13 +9,22 @@
 # machine lacks (Keras, keras-hub, gin-config and Keras' own needs), at the
 # versions of constraints.txt. `run` installs whatever lies in .whl/ into a
 # scratch folder (on Python 3.12), then records
-#   - tools/benchmark_jax_step.py: the JAX engine's train step, bf16,
-#     BERT-base and BERT-large phase 1 on synthetic batches (OUT/step.json);
+#   - tools/benchmark_jax_step.py: the JAX engine's train step in bf16 on
+#     synthetic batches: pretraining phase 1 (sequence 128, 20 predictions)
+#     on BERT-base and BERT-large, phase 2 (sequence 512, 80 predictions) on
+#     BERT-large, and a SQuAD fine-tuning step (span head, sequence 384) on
+#     BERT-base. It prints a table, one row per workload and model:
+#     sequences/s in all and per device, MFU against the bf16 matmul peak
+#     it measures, and for BERT-large phase 1 the ratio per device to
+#     NVIDIA's 475 sequences/s per A100-80GB; every row in OUT/step.json;
 #   - tools/benchmark_optimizer.py on Keras' JAX backend: one step of each
 #     optimizer on BERT-base and BERT-large shapes (OUT/optimizer.json),
-# their output in OUT/benchmarks.log. MODELS, OPTIMIZER_MODELS, STEPS,
-# MICRO_BATCH, ACCUMULATION and REPEATS shrink it (a CPU check:
-# MODELS=tiny OPTIMIZER_MODELS=tiny STEPS=2 MICRO_BATCH=8 REPEATS=2).
+# and everything both print in OUT/benchmarks.log. Their figures are
+# recorded in docs/results.md, naming the device and how many. WORKLOADS
+# (default phase1,phase2,squad), MODELS (for every workload; default each
+# one's own), MICRO_BATCH and ACCUMULATION (default each workload's), STEPS,
+# WARMUP, OPTIMIZER_MODELS and REPEATS shrink it (a CPU check: MODELS=tiny
+# OPTIMIZER_MODELS=tiny STEPS=1 WARMUP=1 MICRO_BATCH=2 REPEATS=2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -45,9 +54,10 @@ case "${1:-}" in
     fi
     export PYTHONPATH=$PWD:${PYTHONPATH:-} KERAS_BACKEND=jax PYTHONUNBUFFERED=1
     {
-      "$PYTHON" tools/benchmark_jax_step.py --models="${MODELS:-base,large}" \
-        --steps="${STEPS:-10}" --micro_batch="${MICRO_BATCH:-64}" \
-        --accumulation="${ACCUMULATION:-4}" --json_out="$out/step.json"
+      "$PYTHON" tools/benchmark_jax_step.py --workloads="${WORKLOADS:-phase1,phase2,squad}" \
+        ${MODELS:+--models="$MODELS"} ${MICRO_BATCH:+--micro_batch="$MICRO_BATCH"} \
+        ${ACCUMULATION:+--accumulation="$ACCUMULATION"} --steps="${STEPS:-10}" \
+        --warmup="${WARMUP:-2}" --json_out="$out/step.json"
       "$PYTHON" tools/benchmark_optimizer.py --models="${OPTIMIZER_MODELS:-bert_base,bert_large}" \
         --repeats="${REPEATS:-15}" --memory --json_out="$out/optimizer.json"
     } 2>&1 | tee "$out/benchmarks.log"
