@@ -67,7 +67,7 @@ def test_glue_on_four_devices_in_two_processes_equals_the_tf_engine(
         f"--encoder={still_encoder}",
         "--task=mrpc",
         f"--data_dir={mrpc_dir}",
-        f"--model_dir={tmp_path / 'jax'}",
+        "--model_dir=jax",  # relative, as a user types it (orbax takes absolute paths)
         *[f"--gin_param=finetune.{name} = {value!r}" for name, value in settings.items()],
         f"--coordinator_address={address}",
         "--num_processes=2",
@@ -75,8 +75,8 @@ def test_glue_on_four_devices_in_two_processes_equals_the_tf_engine(
     processes = [
         subprocess.Popen(
             [*command, f"--process_id={index}"],
-            cwd=ROOT,
-            env=dict(os.environ, **TWO_DEVICES),
+            cwd=tmp_path,
+            env=dict(os.environ, **TWO_DEVICES, PYTHONPATH=str(ROOT)),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

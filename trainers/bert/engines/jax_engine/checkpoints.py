@@ -57,7 +57,9 @@ def quiet_orbax():
 class Checkpointer:
     def __init__(self, model_dir, max_to_keep=3):
         quiet_orbax()
-        self.directory = os.path.join(model_dir, CHECKPOINTS)
+        directory = os.path.join(model_dir, CHECKPOINTS)
+        # Orbax takes absolute paths only (a relative --model_dir is a user's).
+        self.directory = directory if "://" in directory else os.path.abspath(directory)
         self.positions = InputPositions(self.directory, jax.process_index())
         self._manager = ocp.CheckpointManager(
             self.directory,
