@@ -145,6 +145,7 @@ class JaxEngine:
             self.task,
             noise_scale=self.noise_pieces > 1,
             rate_factors=self.task.rate_factors(self._model),
+            compiler_options=self.devices.compiler_options,
         )
 
     def train(self, n):

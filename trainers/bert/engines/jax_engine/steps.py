@@ -106,9 +106,11 @@ def make_train_step(
     task=tasks.PRETRAINING,
     noise_scale=False,
     rate_factors=None,
+    compiler_options=None,
 ):
     """`step(state, batch) -> (state, (sums, gradient norm, finite, noise))`,
-    jitted, the state's buffers donated; `noise` is [|G_b|^2, |G_B|^2] for
+    jitted (with XLA's `compiler_options`: `devices.Devices.compiler_options`),
+    the state's buffers donated; `noise` is [|G_b|^2, |G_B|^2] for
     the gradient noise scale (`trainers.bert.run.noise_scale`; |G_b|^2 is 0
     unless `noise_scale`), zeros for a skipped step. `rate_factors`: a
     learning-rate factor per trainable variable (the task's layer-wise
@@ -201,7 +203,7 @@ def make_train_step(
             jnp.where(finite, noise, 0.0),
         )
 
-    return jax.jit(step, donate_argnums=0)
+    return jax.jit(step, donate_argnums=0, compiler_options=compiler_options or None)
 
 
 def _squared_norm(grads):
