@@ -215,13 +215,7 @@ def make_eval_step(model, task=tasks.PRETRAINING):
     the batch split over the devices, the sums reduced by the compiler."""
 
     def sums(state, batch):
-        outputs, _ = model.stateless_call(
-            state.trainable,
-            state.non_trainable,
-            {n: batch[n] for n in task.inputs},
-            training=False,
-        )
-        return task.batch_sums(outputs, batch)
+        return task.batch_sums(_inference(model, task, state, batch), batch)
 
     return jax.jit(sums)
 
@@ -231,15 +225,18 @@ def make_predict_step(model, task):
     `index`, jitted; the batch split over the devices."""
 
     def outputs(state, batch):
-        values, _ = model.stateless_call(
-            state.trainable,
-            state.non_trainable,
-            {n: batch[n] for n in task.inputs},
-            training=False,
-        )
+        values = _inference(model, task, state, batch)
         return {"index": batch["index"], **{n: values[n] for n in task.outputs}}
 
     return jax.jit(outputs)
+
+
+def _inference(model, task, state, batch):
+    """The model's outputs for `batch` at `state`'s weights, dropout off."""
+    outputs, _ = model.stateless_call(
+        state.trainable, state.non_trainable, {n: batch[n] for n in task.inputs}, training=False
+    )
+    return outputs
 
 
 def make_finite_check():
