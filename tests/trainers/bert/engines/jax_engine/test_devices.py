@@ -1,5 +1,9 @@
 """The multi-process start of the JAX engine: settings that cannot start a
-run stop before JAX is touched, naming the setting."""
+run stop before JAX is touched, naming the setting; and what it changes in
+JAX on the CPU gives the same bits."""
+
+import subprocess
+import sys
 
 import pytest
 
@@ -50,3 +54,28 @@ def test_settings_that_can_start_reach_jax_distributed(initialize):
         dict(coordinator_address="10.0.0.1:1234", num_processes=2, process_id=1),
         {},
     ]
+
+
+# In a fresh process: the lowering is registered for the whole process.
+THREEFRY = """
+import jax, numpy as np
+from trainers.bert.engines.jax_engine import devices
+
+def masks():  # a new function each time: jit's cache holds the old lowering
+    draw = lambda key: jax.random.bernoulli(jax.random.fold_in(key, 3), 0.9, (8, 128))
+    key = jax.random.key(1)
+    return np.asarray(jax.jit(draw)(key)), jax.jit(draw).lower(key).as_text().count("while")
+
+rolled, loops = masks()
+assert devices.unroll_threefry()
+unrolled, loops_after = masks()
+print(np.array_equal(rolled, unrolled), 0.8 < rolled.mean() < 1.0, loops, loops_after)
+"""
+
+
+def test_threefry_unrolled_on_the_cpu_draws_the_same_masks_without_a_loop():
+    out = subprocess.run(
+        [sys.executable, "-c", THREEFRY], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[:2] == ["True", "True"]
+    assert int(out[2]) > 0 and int(out[3]) == 0  # JAX's CPU lowering loops; the unrolled does not
