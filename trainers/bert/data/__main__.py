@@ -50,7 +50,11 @@ flags.DEFINE_integer("random_seed", 12345, "Seed; output is determined by it and
 flags.DEFINE_integer(
     "random_next_window", 1000, "Recent documents kept to draw random next segments from."
 )
-flags.DEFINE_integer("num_workers", None, "Processes writing shards; default: all cores.")
+flags.DEFINE_integer(
+    "num_workers",
+    None,
+    "Processes writing shards; default: all cores (one for under 4 MB of text).",
+)
 flags.DEFINE_integer("task_index", 0, "This machine's task in an array job of --num_tasks.")
 flags.DEFINE_integer("num_tasks", 1, "Machines sharing the shards (s % num_tasks == task).")
 flags.DEFINE_bool("merge_manifests", False, "Combine the --num_tasks tasks' manifests and stop.")

@@ -1,7 +1,9 @@
 """Create BERT pretraining TFRecords from text: `create(...)` writes the
-shards in parallel processes, each atomically, with a manifest.json beside
-them that the trainer checks. The command line is `__main__.py`."""
+shards in parallel processes (small input: in this one), each atomically,
+with a manifest.json beside them that the trainer checks. The command line
+is `__main__.py`."""
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -12,6 +14,9 @@ from trainers import atomic
 from trainers.bert.data import records
 from trainers.bert.data.shards import corpus, instances, vocab
 from trainers.bert.errors import ConfigError, DataError
+
+# Less input text than this is written by one process, the caller's (`_small`).
+SMALL_INPUT_BYTES = 4 << 20
 
 
 def write_shard(task):
@@ -107,7 +112,8 @@ def create(
         if s % num_tasks == task_index
     ]
     start = time.perf_counter()
-    results = _write_shards(tasks, min(num_workers or os.cpu_count() or 1, len(tasks)))
+    workers = num_workers or (1 if _small(files) else os.cpu_count() or 1)
+    results = _write_shards(tasks, min(workers, len(tasks)))
     _check_instances(files, results, paths)
     manifest = {
         "schema": SCHEMA,
@@ -197,13 +203,27 @@ def _local_vocabulary(output_dir, vocab_file, vocab_size, do_lower_case, files):
     return local_vocab
 
 
+def _small(files):
+    """Whether the input is local text of under `SMALL_INPUT_BYTES` (the
+    built-in corpus included): each shard then takes less time than starting
+    a worker process, which imports TensorFlow (seconds)."""
+    local = [f for f in files if not f.startswith("builtin:")]
+    if any("://" in f for f in local):
+        return False
+    return sum(os.path.getsize(f) for f in local) < SMALL_INPUT_BYTES
+
+
 def _write_shards(tasks, workers):
     """{shard: its manifest entry}, the shards written by `workers`
-    processes, each reported as it ends."""
+    processes (one: this process), each reported as it ends."""
     results = {}
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers) as pool:
-        for shard, path, count, size, digest, seconds in pool.imap_unordered(write_shard, tasks):
+    with contextlib.ExitStack() as stack:
+        if workers == 1:
+            written = map(write_shard, tasks)
+        else:
+            pool = stack.enter_context(multiprocessing.get_context("spawn").Pool(workers))
+            written = pool.imap_unordered(write_shard, tasks)
+        for shard, path, count, size, digest, seconds in written:
             results[shard] = {
                 "file": os.path.basename(path),
                 "instances": count,

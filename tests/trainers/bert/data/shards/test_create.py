@@ -66,11 +66,17 @@ def test_round_trip_text_to_pipeline(tmp_path, builtin_vocab):
 
 
 def test_same_seed_same_bytes(tmp_path, builtin_vocab):
+    # Written by this process (small input), then by two worker processes.
     options = instances.Options(dupe_factor=1)
     outputs = []
-    for run in ("a", "b"):
+    for run, workers in (("a", None), ("b", 2)):
         create.create(
-            corpus.BUILTIN, str(tmp_path / run), options, vocab_file=builtin_vocab, num_shards=3
+            corpus.BUILTIN,
+            str(tmp_path / run),
+            options,
+            vocab_file=builtin_vocab,
+            num_shards=3,
+            num_workers=workers,
         )
         outputs.append([p.read_bytes() for p in sorted((tmp_path / run).glob("*.tfrecord"))])
     assert outputs[0] == outputs[1] and len(outputs[0]) == 3

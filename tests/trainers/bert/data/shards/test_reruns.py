@@ -108,7 +108,7 @@ def test_an_interrupted_replace_never_looks_finished(first_run, builtin_vocab, m
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(create.multiprocessing, "get_context", fail)
+    monkeypatch.setattr(create, "write_shard", fail)
     with pytest.raises(KeyboardInterrupt):
         _create(text, out, builtin_vocab, num_shards=2, overwrite=True)
     assert records.read_manifest(str(out)) is None
