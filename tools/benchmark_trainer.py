@@ -1,6 +1,6 @@
 """Throughput of the BERT trainer against a peer, in one run on one machine.
 
-    python tools/benchmark_trainer.py                    # about 7 minutes on 2 cores
+    python tools/benchmark_trainer.py                    # about 12 minutes on 2 cores
     python tools/benchmark_trainer.py --model=base --steps=20 --batch_size=32
     python tools/benchmark_trainer.py --engines=tf       # without the JAX engine
 
@@ -10,10 +10,14 @@ backend) in a child process with KERAS_BACKEND=jax. Peer: keras-hub's
 `BertMaskedLM` on the same backbone configuration, trained with
 `model.fit(jit_compile=True)` and `keras.optimizers.Lamb` (TensorFlow
 backend). Same data (the built-in corpus), sequence length, batch and
-precision. All are timed after their first (compiling) steps. Prints
+precision. All are timed after their first (compiling) steps. Our engines
+are measured `--rounds` times each, in turns whose order alternates (tf,
+jax, then jax, tf...), and each figure is the median over its rounds: a
+machine whose speed drifts during the run moves both engines alike. Prints
 tokens/s, model FLOPs utilisation against a matmul peak measured in the same
-run, the ratios to the peer, and the share of our TensorFlow step spent in
-the optimizer; `--output_json` keeps the figures.
+run, the ratios to the peer and between the engines, and the share of our
+TensorFlow step spent in the optimizer; `--output_json` keeps the figures
+(each round's too).
 """
 
 import json
@@ -53,6 +57,9 @@ flags.DEFINE_list("precisions", ["float32", "mixed_bfloat16"], "Precisions to me
 flags.DEFINE_string("data_dir", None, "Built-in data (default: a temporary folder).")
 flags.DEFINE_string("output_json", None, "Write the figures here.")
 flags.DEFINE_list("engines", ["tf", "jax"], "Our trainer's engines to measure: tf, jax.")
+flags.DEFINE_integer(
+    "rounds", 2, "Measurements of each engine, in alternating order.", lower_bound=1
+)
 flags.DEFINE_string("jax_child", None, "Internal: measure the JAX engine in this precision.")
 flags.DEFINE_float("jax_peak", None, "Internal: the parent's measured matmul peak.")
 # Flags the JAX child takes from its parent.
@@ -149,6 +156,22 @@ def peer(data_dir, precision):
     return FLAGS.steps * FLAGS.batch_size * FLAGS.seq_length / seconds
 
 
+def _engine_rounds(data_dir, precision, peak):
+    """[{engine: tokens/s, ...} for each round], the engines in turns whose
+    order alternates from round to round."""
+    rounds = []
+    for index in range(FLAGS.rounds):
+        order = FLAGS.engines if index % 2 == 0 else FLAGS.engines[::-1]
+        measured = {"order": list(order)}
+        for engine in order:
+            if engine == "tf":
+                measured["tf"], measured["tf_optimizer_seconds"] = ours(data_dir, precision, peak)
+            else:
+                measured["jax"] = ours_on_jax(data_dir, precision, peak)
+        rounds.append(measured)
+    return rounds
+
+
 def _config():
     return model.preset(FLAGS.model, vocabulary_size=builtin.VOCAB_SIZE)
 
@@ -189,8 +212,11 @@ def main(argv):
         row = {"precision": precision, "peak_gflops": peak / 1e9}
         row["peer_tokens_per_second"] = peer_tokens = peer(data_dir, precision)
         row["peer_mfu"] = peer_tokens * token_flops / peak
+        measured = _engine_rounds(data_dir, precision, peak)
+        row["rounds"] = measured
         if "tf" in FLAGS.engines:
-            ours_tokens, optimizer_seconds = ours(data_dir, precision, peak)
+            ours_tokens = statistics.median(m["tf"] for m in measured)
+            optimizer_seconds = statistics.median(m["tf_optimizer_seconds"] for m in measured)
             step_seconds = FLAGS.batch_size * FLAGS.seq_length / ours_tokens
             row.update(
                 ours_tokens_per_second=ours_tokens,
@@ -199,12 +225,14 @@ def main(argv):
                 optimizer_share=optimizer_seconds / step_seconds,
             )
         if "jax" in FLAGS.engines:
-            jax_tokens = ours_on_jax(data_dir, precision, peak)
+            jax_tokens = statistics.median(m["jax"] for m in measured)
             row.update(
                 jax_tokens_per_second=jax_tokens,
                 jax_ratio=jax_tokens / peer_tokens,
                 jax_mfu=jax_tokens * token_flops / peak,
             )
+            if "tf" in FLAGS.engines:
+                row["jax_over_tf"] = statistics.median(m["jax"] / m["tf"] for m in measured)
         rows.append(row)
     print(
         f"\nBERT-{FLAGS.model} ({config.num_layers} layers x {config.hidden_dim}, vocabulary "
@@ -222,6 +250,8 @@ def main(argv):
         columns += [("tf / peer", "ratio", "{:.2f}x")]
     if "jax" in FLAGS.engines:
         columns += [("jax / peer", "jax_ratio", "{:.2f}x")]
+    if set(FLAGS.engines) == {"tf", "jax"}:
+        columns += [("jax / tf", "jax_over_tf", "{:.2f}x")]
     for engine, key in (("tf", "ours_mfu"), ("jax", "jax_mfu")):
         if engine in FLAGS.engines:
             columns += [(f"{engine} MFU", key, "{:.1%}")]

@@ -1,6 +1,6 @@
-"""The trainer benchmark runs our trainer on both engines and the peer on the
-same model and data and reports figures that hang together (a tiny model, a
-few steps)."""
+"""The trainer benchmark runs our trainer on both engines, in alternating
+turns, and the peer on the same model and data and reports figures that
+hang together (a tiny model, a few steps)."""
 
 import json
 
@@ -38,6 +38,13 @@ def test_tiny_run_reports_both_engines_and_the_peer(tmp_path, builtin_data_dir):
         row["jax_tokens_per_second"] / row["peer_tokens_per_second"]
     )
     assert f"| float32 | {row['peak_gflops']:.0f} |" in stdout
+    # Two rounds, in alternating order; each figure the median of its rounds.
+    first, second = row["rounds"]
+    assert first["order"] == ["tf", "jax"] and second["order"] == ["jax", "tf"]
+    assert row["jax_tokens_per_second"] == pytest.approx((first["jax"] + second["jax"]) / 2)
+    ratios = [r["jax"] / r["tf"] for r in (first, second)]
+    assert row["jax_over_tf"] == pytest.approx(sum(ratios) / 2)
+    assert f"| {row['jax_over_tf']:.2f}x |" in stdout
 
 
 def test_without_jax_the_default_engines_stop_before_any_work(tmp_path):
