@@ -14,6 +14,12 @@ from trainers.bert.errors import ConfigError
 ENGINES = ("tf", "jax")
 BACKENDS = {"tf": "tensorflow", "jax": "jax"}
 
+if keras.backend.backend() == "jax" and not stack.missing("jax"):
+    # Before anything starts JAX's devices (`devices.dispatch_on_calling_thread`).
+    from trainers.bert.engines.jax_engine import devices as _jax_devices
+
+    _jax_devices.dispatch_on_calling_thread()
+
 
 def of_backend():
     """The engine of Keras' backend (the default of `--engine`)."""

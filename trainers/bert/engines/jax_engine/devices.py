@@ -92,9 +92,7 @@ class Devices:
     XLA options for the train step on these devices."""
 
     def __init__(self):
-        # Read when JAX's CPU client starts, next line; only the CPU client
-        # reads it (a no-op where JAX started before).
-        jax.config.update("jax_cpu_enable_async_dispatch", False)
+        dispatch_on_calling_thread()  # a no-op where JAX's devices started before
         self.mesh = Mesh(np.asarray(jax.devices()), (BATCH,))
         self.replicated = NamedSharding(self.mesh, P())
         self.split = NamedSharding(self.mesh, P(BATCH))
@@ -130,6 +128,15 @@ class Devices:
             name: jax.make_array_from_process_local_data(self.split, np.asarray(value))
             for name, value in local.items()
         }
+
+
+def dispatch_on_calling_thread():
+    """Computations on one CPU device run on the thread that calls them
+    (`jax_cpu_enable_async_dispatch` off). JAX reads the setting when its
+    CPU client starts, at the first array or device query: so it is set as
+    soon as Keras' backend is known to be JAX (`trainers.bert.engines`),
+    before a setting's check makes an optimizer's variables."""
+    jax.config.update("jax_cpu_enable_async_dispatch", False)
 
 
 def keep_freed_memory():

@@ -2,12 +2,14 @@
 run stop before JAX is touched, naming the setting; and what it changes in
 JAX on the CPU gives the same bits."""
 
+import os
 import subprocess
 import sys
 
 import pytest
 
 from tests.conftest import requires
+from tests.scripts import ROOT
 
 requires("jax", "jax")
 
@@ -79,3 +81,23 @@ def test_threefry_unrolled_on_the_cpu_draws_the_same_masks_without_a_loop():
     ).stdout.split()
     assert out[:2] == ["True", "True"]
     assert int(out[2]) > 0 and int(out[3]) == 0  # JAX's CPU lowering loops; the unrolled does not
+
+
+# The trainer imported on Keras' JAX backend, then a setting checked (it
+# makes an optimizer, whose variables start JAX's devices).
+EARLY = """
+from jax._src import xla_bridge  # JAX's internals: the setting, and whether devices started
+from trainers.bert import train
+from trainers.bert.run.phases import Phase
+print(xla_bridge._CPU_ENABLE_ASYNC_DISPATCH.value, bool(xla_bridge._backends))
+train.Pretraining(phases=[Phase(seq_length=64, global_batch_size=8, steps=1, peak_learning_rate=1e-3)])
+print(bool(xla_bridge._backends))
+"""
+
+
+def test_cpu_dispatch_is_synchronous_before_anything_starts_jax():
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu")
+    out = subprocess.run(
+        [sys.executable, "-c", EARLY], capture_output=True, text=True, env=env, cwd=ROOT
+    )
+    assert out.stdout.split() == ["False", "False", "True"], out.stderr[-2000:]
