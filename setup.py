@@ -18,6 +18,8 @@ TRAINER = [
     "tensorboard>=2.16",  # the trainer's summaries (TensorFlow 2.21 no longer requires it)
     "h5py>=3.10",  # a preset's weights file is checked before any compute (Keras writes HDF5)
 ]
+# Beside the `tensorflow` distribution (the TPU build: tools/install_tpu.sh).
+HUB = ["keras-hub>=0.32,<0.33", "tensorflow-text>=2.21,<2.22"]
 
 setup(
     name="lamb-tf",
@@ -49,15 +51,17 @@ setup(
             "bert-pretrain=trainers.bert.main:run",
             "bert-finetune=trainers.bert.finetune.main:run",
             "bert-squad-eval=trainers.bert.finetune.squad_eval:run",
+            "bert-predict=trainers.bert.finetune.predict:run",
             "bert-prepare-corpus=trainers.bert.data.text.main:run",
         ],
     },
     extras_require={
-        # The trainer's stack on CPUs and GPUs. keras-hub is here because it
-        # requires tensorflow-text, which requires the `tensorflow`
-        # distribution (tools/install_tpu.sh installs both without it).
-        "cpu": ["tensorflow>=2.21,<2.22", "keras-hub>=0.32,<0.33", *TRAINER],
-        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22", "keras-hub>=0.32,<0.33", *TRAINER],
+        # The trainer's stack on CPUs and GPUs. keras-hub and tensorflow-text
+        # (the SavedModels' tokenizers) are here because tensorflow-text
+        # requires the `tensorflow` distribution (tools/install_tpu.sh
+        # installs both without it).
+        "cpu": ["tensorflow>=2.21,<2.22", *HUB, *TRAINER],
+        "gpu": ["tensorflow[and-cuda]>=2.21,<2.22", *HUB, *TRAINER],
         # The trainer's own requirements without a TensorFlow or keras-hub:
         # what tools/install_tpu.sh names beside tensorflow-tpu.
         "trainer": TRAINER,

@@ -37,6 +37,7 @@ class TaskData:
     splits: list  # of `Split`
     source: str  # the file the training features are made from
     notes: list  # what a user should know about the data (counted problems)
+    is_v2: bool = False  # SQuAD: the dev file's version decides unanswerable questions
 
 
 TASKS = ("squad", "pydoc_topics", *glue.TASKS)
@@ -118,8 +119,9 @@ def _no_files(outputs, folder):
 
 
 def pair_features(examples, tokenizer, max_seq_length):
-    """[CLS] a [SEP] (b [SEP]): the longer text loses tokens first until the
-    pair fits."""
+    """[CLS] a [SEP] (b [SEP]): the longer text loses its last token until
+    the pair fits, the second on a tie (google-research/bert's
+    `_truncate_seq_pair`; keras-hub's "round_robin" packer cuts the same)."""
     firsts = tokenizer.encode_batch(e.texts[0] for e in examples)
     seconds = tokenizer.encode_batch(e.texts[1] if len(e.texts) > 1 else "" for e in examples)
     features = []
@@ -127,7 +129,7 @@ def pair_features(examples, tokenizer, max_seq_length):
         room = max_seq_length - (3 if len(example.texts) > 1 else 2)
         a, b = list(a), list(b)
         while len(a) + len(b) > room:
-            (a if len(a) >= len(b) else b).pop()
+            (a if len(a) > len(b) else b).pop()
         token_ids = [tokenizer.cls_id, *a, tokenizer.sep_id]
         segment_ids = [0] * len(token_ids)
         if len(example.texts) > 1:
@@ -184,7 +186,9 @@ def _squad(tokenizer, train_file, predict_file, windows, options):
         return list(spans.write(folder, *decode(outputs)).values())
 
     split = Split("dev", predict_file, as_records(dev_features), score, write)
-    return TaskData(heads.Span(), as_records(train_features), [split], train_file, notes)
+    return TaskData(
+        heads.Span(), as_records(train_features), [split], train_file, notes, dev.is_v2
+    )
 
 
 def _squad_notes(train_file, train, predict_file, dev, null_score_threshold):

@@ -13,6 +13,7 @@ from few labelled passages.
 from trainers.bert.data.shards import corpus
 from trainers.bert.finetune import glue
 
+NAME = "pydoc_topics"
 MIN_SENTENCES = 40
 SENTENCES_PER_PASSAGE = 2
 DEV_EVERY = 4
@@ -43,4 +44,4 @@ def examples():
 def task():
     """The task's definition, in the form of a GLUE task."""
     labels = tuple(topic for topic, _ in _topics())
-    return glue.Task("pydoc_topics", "pydoc_topics", ("passage",), "topic", labels, ("accuracy",))
+    return glue.Task(NAME, NAME, ("passage",), "topic", labels, ("accuracy",))

@@ -12,6 +12,9 @@ with pretraining are `run.life`'s.
    TensorBoard, log.jsonl, recovery, preemption).
 5. Predict every evaluation and test set; score, write the prediction files
    and `eval_results.json`.
+6. Export the model for others' programs: a keras-hub classifier preset or
+   a SQuAD answering folder (`export/`), and a SavedModel that takes raw
+   text (`saved_model/`).
 """
 
 import dataclasses
@@ -29,6 +32,7 @@ from trainers.bert.data.input.inputs import PhaseFiles
 from trainers.bert.data.records import file_sha256
 from trainers.bert.errors import ConfigError
 from trainers.bert.finetune import datasets, glue, records
+from trainers.bert.finetune.export import answering, serving, span_serving, task_preset
 from trainers.bert.formats import preset
 from trainers.bert.run import identity, life, run_dir
 from trainers.bert.run import phases as phases_lib
@@ -36,6 +40,7 @@ from trainers.bert.run.recovery import Recovery
 
 RESULTS = "eval_results.json"
 PREDICTIONS = "predictions"
+EXPORT, SAVED_MODEL = "export", "saved_model"
 _SQUAD = ("squad",)
 # Settings only some tasks read; given to another task they are refused.
 TASK_SETTINGS = {
@@ -121,10 +126,14 @@ class FineTuning(life.RunSettings):
             devices are spread over workers.
         n_best_size, max_answer_length, null_score_threshold: SQuAD's span
             decoding (`spans`).
+        export: write the fine-tuned model for others' programs at the
+            end: model_dir/export (a keras-hub `TextClassifier` preset, or
+            SQuAD's answering folder) and model_dir/saved_model (a
+            TensorFlow SavedModel on raw strings).
     """
 
     NAME: ClassVar[str] = "finetune"
-    BOOLEANS: ClassVar[tuple] = ("pretrained", "jit_compile", "tensorboard")
+    BOOLEANS: ClassVar[tuple] = ("pretrained", "jit_compile", "tensorboard", "export")
 
     task: str = gin.REQUIRED
     encoder: str = gin.REQUIRED
@@ -150,6 +159,7 @@ class FineTuning(life.RunSettings):
     n_best_size: int = 20
     max_answer_length: int = 30
     null_score_threshold: float = 0.0
+    export: bool = True
 
     def __post_init__(self):
         if self.task not in datasets.TASKS:
@@ -276,15 +286,17 @@ def finetune(
     run.say_where_it_starts(
         finished="the run finished at step {step} ({path}): predicting",
         resuming="resuming from {path} (step {step})",
-        outputs=[PREDICTIONS, RESULTS],
+        outputs=[PREDICTIONS, RESULTS, EXPORT, SAVED_MODEL],
     )
 
-    # 4. Training; 5. predictions and scores.
+    # 4. Training; 5. predictions and scores; 6. the exported model.
     def start_phase(plan, phase_files, resume):
         engine.start_phase(plan, phase_files, s.seed, resume=resume)
 
     def predict(summary):
         summary["results"] = _predict(engine, plan, data, folder, made_by, model_dir, progress)
+        if s.export and engine.is_chief:
+            summary.update(_export(engine.model, s, data, source.tokenizer, model_dir, progress))
 
     files = [PhaseFiles([train_path], None, None)]
     summary = run.run_phases(
@@ -360,6 +372,24 @@ def _phase(s, steps, train_path, replicas, config):
     )
     (plan,) = phases_lib.plan([phase], replicas, config.max_sequence_length)
     return plan
+
+
+def _export(model, s, data, tokenizer, model_dir, progress):
+    """The fine-tuned model as model_dir/export (a keras-hub classifier
+    preset, or SQuAD's answering folder) and model_dir/saved_model (a
+    SavedModel on raw strings, written from that folder)."""
+    path = os.path.join(model_dir, EXPORT)
+    if s.task == "squad":
+        answering.write(path, model, tokenizer, answering.Settings.of(s, data.is_v2))
+        writer = span_serving
+    else:
+        labels = task_preset.labels_of(s.task)
+        task_preset.write(path, model, data.head, tokenizer, s.max_seq_length, labels, s.task)
+        writer = serving
+    progress.message(f"model exported to {path}")
+    saved_model = writer.write_saved_model(os.path.join(model_dir, SAVED_MODEL), path)
+    progress.message(f"SavedModel (raw text in) written to {saved_model}")
+    return {EXPORT: path, SAVED_MODEL: saved_model}
 
 
 def _records(folder, name, features, seq_length):

@@ -19,29 +19,41 @@ def export_encoder(model_dir, backbone, vocab_file=None, lowercase=None):
     The tokenizer normalises as training's: `lowercase` (None: the
     vocabulary's casing, cased when a token has a capital) lower-cases and
     strips accents, as google-research/bert's do_lower_case."""
-    import keras_hub
-
     path = os.path.join(model_dir, ENCODER)
     # keras-hub writes presets with local file APIs: for an object store
     # (gs://) the preset is made in a local folder and copied over.
     remote = "://" in path
     local = tempfile.mkdtemp(prefix="encoder-") if remote else path
-    backbone.save_to_preset(local)
+    write_preset(local, backbone, vocab_file, lowercase)
+    if remote:
+        copy_tree(local, path)
+        shutil.rmtree(local)
+    return path
+
+
+def write_preset(path, backbone, vocab_file=None, lowercase=None):
+    """`backbone` and the tokenizer of `vocab_file` (as `export_encoder`) as
+    a keras-hub preset in the local folder `path`."""
+    backbone.save_to_preset(path)
     if vocab_file:
         with tf.io.gfile.GFile(vocab_file) as f:
             tokens = [line.rstrip() for line in f]  # as keras-hub reads a vocabulary file
         if lowercase is None:
             lowercase = not cased_tokens(tokens)
-        # keras-hub strips accents only when told (strip_accents, saved in
-        # tokenizer.json): without it "café" is [UNK] where training has "cafe".
-        tokenizer = keras_hub.models.BertTokenizer(
-            vocabulary=tokens, lowercase=lowercase, strip_accents=lowercase
-        )
-        tokenizer.save_to_preset(local)
-    if remote:
-        copy_tree(local, path)
-        shutil.rmtree(local)
-    return path
+        keras_hub_tokenizer(tokens, lowercase).save_to_preset(path)
+
+
+def keras_hub_tokenizer(tokens, lowercase):
+    """keras-hub's `BertTokenizer` of the vocabulary `tokens`, normalising
+    as training's: `lowercase` also strips accents (google-research/bert's
+    do_lower_case). keras-hub strips accents only when told (strip_accents,
+    saved in tokenizer.json): without it "café" is [UNK] where training has
+    "cafe"."""
+    import keras_hub
+
+    return keras_hub.models.BertTokenizer(
+        vocabulary=tokens, lowercase=lowercase, strip_accents=lowercase
+    )
 
 
 def copy_tree(source, destination):

@@ -3,12 +3,16 @@ data written from the built-in help texts, and a run with small settings."""
 
 import json
 import re
+import types
 
+import numpy as np
 import pytest
 
 from trainers.bert.data.shards import builtin, corpus
+from trainers.bert.finetune import datasets, glue, heads
 from trainers.bert.finetune import train as finetune_lib
-from trainers.bert.formats import export
+from trainers.bert.finetune.export import task_preset
+from trainers.bert.formats import export, preset
 from trainers.bert.model import bert as model_lib
 
 # finetune()'s settings besides the task's.
@@ -20,6 +24,7 @@ SMALL = dict(
     steps_per_loop=2,
     checkpoint_every=4,
     tensorboard=False,
+    export=False,  # the export's own tests turn it on
 )
 
 
@@ -98,3 +103,80 @@ def squad_json(path, sentences, version="1.1", impossible_every=0):
 
 def finetune(model_dir, encoder, **settings):
     return finetune_lib.finetune(str(model_dir), encoder=encoder, **{**SMALL, **settings})
+
+
+# ------------------------------------------------------ exported classifiers
+
+
+@pytest.fixture(scope="session")
+def mrpc_export(tmp_path_factory):
+    """Two steps of MRPC on a tiny encoder (8 dev pairs, one cut to the
+    sequence length), exported by the run: its dev examples, its own dev
+    logits as its scorer received them, the classifier folder and the
+    SavedModel it wrote, the encoder and the trained model. Shared by the
+    export, serving and predict tests."""
+    folder = tmp_path_factory.mktemp("mrpc_export")
+    encoder = _encoder(folder / "pretraining")
+    data_dir = folder / "MRPC"
+    data_dir.mkdir()
+    sentences = help_sentences()
+    rows = ["Quality\t#1 ID\t#2 ID\t#1 String\t#2 String"]
+    for i, s in enumerate(sentences[:23]):
+        rows.append(f"{i % 2}\t{i}\t{i + 1}\t{s}\t{s if i % 2 else sentences[i + 1]}")
+    # A dev pair of several sentences each: longer than the sequence, cut.
+    rows.append(f"0\t0\t0\t{' '.join(sentences[:5])}\t{' '.join(sentences[5:10])}")
+    (data_dir / "train.tsv").write_text("\n".join(rows[:17]) + "\n")  # 16 pairs: 2 steps
+    (data_dir / "dev.tsv").write_text("\n".join(rows[:1] + rows[17:]) + "\n")  # 8 pairs
+    scored, original = [], glue.score
+
+    def score(task, labels, logits):
+        scored.append(np.asarray(logits))
+        return original(task, labels, logits)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(glue, "score", score)  # the run's dev logits, as scored
+        summary = finetune(
+            folder / "run", encoder, task="mrpc", data_dir=str(data_dir), export=True
+        )
+    (dev,) = scored
+    path = summary["export"]
+    assert path == str(folder / "run" / "export")
+    examples = glue.read(glue.TASKS["mrpc"], str(data_dir / "dev.tsv"))
+    return types.SimpleNamespace(
+        examples=examples,
+        logits=dev,
+        path=path,
+        saved_model=summary["saved_model"],
+        encoder=encoder,
+        model=summary["model"],
+    )
+
+
+def features_as_inputs(features, seq_length):
+    """The encoder's inputs of (token ids, segment ids, labels) features,
+    zero-padded as the run's records."""
+    inputs = {n: np.zeros((len(features), seq_length), np.int32) for n in heads.ENCODER_INPUTS}
+    for row, (token_ids, segment_ids, _) in enumerate(features):
+        inputs["token_ids"][row, : len(token_ids)] = token_ids
+        inputs["segment_ids"][row, : len(token_ids)] = segment_ids
+        inputs["padding_mask"][row, : len(token_ids)] = 1
+    return inputs
+
+
+@pytest.fixture(scope="session")
+def stsb_export(tmp_path_factory, mrpc_export):
+    """A regression head (STS-B's) on the MRPC run's tiny encoder, exported
+    untrained: (pairs, the Keras model's scores of the trainer's own
+    features, the classifier folder)."""
+    source = preset.read(mrpc_export.encoder)
+    head = heads.Classification(None, weights=source.weights)
+    model = head.build(source.config)
+    examples = [glue.Example(str(i), e.texts, 0.0) for i, e in enumerate(mrpc_export.examples)]
+    length = SMALL["max_seq_length"]
+    features = datasets.pair_features(examples, source.tokenizer, length)
+    scores = np.asarray(model(features_as_inputs(features, length), training=False)["logits"])
+    folder = tmp_path_factory.mktemp("stsb_export")
+    path = task_preset.write(
+        str(folder / "classifier"), model, head, source.tokenizer, length, None, "stsb"
+    )
+    return types.SimpleNamespace(examples=examples, scores=scores[:, 0], path=path)
