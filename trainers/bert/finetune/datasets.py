@@ -186,9 +186,7 @@ def _squad(tokenizer, train_file, predict_file, windows, options):
         return list(spans.write(folder, *decode(outputs)).values())
 
     split = Split("dev", predict_file, as_records(dev_features), score, write)
-    return TaskData(
-        heads.Span(), as_records(train_features), [split], train_file, notes, dev.is_v2
-    )
+    return TaskData(heads.Span(), as_records(train_features), [split], train_file, notes, dev.is_v2)
 
 
 def _squad_notes(train_file, train, predict_file, dev, null_score_threshold):

@@ -90,7 +90,8 @@ from jax._src import xla_bridge  # JAX's internals: the setting, and whether dev
 from trainers.bert import train
 from trainers.bert.run.phases import Phase
 print(xla_bridge._CPU_ENABLE_ASYNC_DISPATCH.value, bool(xla_bridge._backends))
-train.Pretraining(phases=[Phase(seq_length=64, global_batch_size=8, steps=1, peak_learning_rate=1e-3)])
+phase = Phase(seq_length=64, global_batch_size=8, steps=1, peak_learning_rate=1e-3)
+train.Pretraining(phases=[phase])
 print(bool(xla_bridge._backends))
 """
 
