@@ -21,6 +21,7 @@ def test_tiny_run_reports_both_engines_and_the_peer(tmp_path, builtin_data_dir):
         "--batch_size=8",
         "--steps=4",
         "--precisions=float32",
+        "--rounds=1",
         f"--data_dir={builtin_data_dir}",
         f"--output_json={output}",
     )
@@ -38,12 +39,11 @@ def test_tiny_run_reports_both_engines_and_the_peer(tmp_path, builtin_data_dir):
         row["jax_tokens_per_second"] / row["peer_tokens_per_second"]
     )
     assert f"| float32 | {row['peak_gflops']:.0f} |" in stdout
-    # Two rounds, in alternating order; each figure the median of its rounds.
-    first, second = row["rounds"]
-    assert first["order"] == ["tf", "jax"] and second["order"] == ["jax", "tf"]
-    assert row["jax_tokens_per_second"] == pytest.approx((first["jax"] + second["jax"]) / 2)
-    ratios = [r["jax"] / r["tf"] for r in (first, second)]
-    assert row["jax_over_tf"] == pytest.approx(sum(ratios) / 2)
+    # One round (the default two alternate the order; a second round is a
+    # minute of CI here): its figures are the row's.
+    (measured,) = row["rounds"]
+    assert measured["order"] == ["tf", "jax"] and measured["jax"] == row["jax_tokens_per_second"]
+    assert row["jax_over_tf"] == pytest.approx(measured["jax"] / measured["tf"])
     assert f"| {row['jax_over_tf']:.2f}x |" in stdout
 
 
