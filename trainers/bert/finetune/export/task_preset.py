@@ -30,7 +30,7 @@ import numpy as np
 
 from trainers.bert.errors import ConfigError, read_json
 from trainers.bert.finetune import glue, topics
-from trainers.bert.finetune.export import folders
+from trainers.bert.finetune.export import answering, folders
 from trainers.bert.formats import export
 
 LABELS_FILE = "labels.json"
@@ -48,7 +48,6 @@ FILES = (
     "tokenizer.json",
     os.path.join("assets", "tokenizer", "vocabulary.txt"),
 )
-SPAN_SETTINGS = "answering.json"  # a SQuAD span model's folder (`answering`)
 SINGLE, PAIR = ("text",), ("text", "text_pair")  # the inputs of a task, by name
 
 
@@ -168,10 +167,10 @@ def read(path):
     where = f"classifier folder {path}"
     if not os.path.isdir(path):
         raise ConfigError(f"{where}: no such folder")
-    if os.path.exists(os.path.join(path, SPAN_SETTINGS)):
+    if os.path.exists(os.path.join(path, answering.SETTINGS_FILE)):
         raise ConfigError(
-            f"{where}: a SQuAD span model ({SPAN_SETTINGS}), not a classifier: it answers "
-            "questions (trainers.bert.finetune.export.answering)"
+            f"{where}: a SQuAD span model ({answering.SETTINGS_FILE}), not a classifier: it "
+            "answers questions (trainers.bert.finetune.export.answering)"
         )
     if not os.path.exists(os.path.join(path, "config.json")):
         if os.path.exists(os.path.join(path, "encoder", "config.json")):
